@@ -1,0 +1,42 @@
+"""GRPO (specs/method.md, "GRPO"): ``r = exp(l - l_old)``, ``loss = -aggregate(s)``.
+
+The KL-to-reference term ``beta * aggregate(k3(l, l_ref))`` is added by the caller with
+:func:`rlad_pl.objectives.kl_penalty` (no reference model at all when ``beta = 0``).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from rlad_pl.objectives.surrogate import policy_loss
+from rlad_pl.objectives.tokens import on_tokens, token_advantages
+
+
+def grpo_loss(
+    logp: Tensor,
+    old_logp: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    eps_low: float = 0.2,
+    eps_high: float = 0.28,
+    aggregation: str = "seq-mean-token-mean",
+    sum_norm_constant: float | None = None,
+) -> tuple[Tensor, dict]:
+    """GRPO clipped-surrogate loss and its metrics.
+
+    ``logp`` (``l``, carries gradient), ``old_logp`` (``l_old``) and ``mask`` are ``[B, T]``;
+    ``advantages`` (``A``) is ``[B]`` or ``[B, T]``.
+    """
+    l, l_old = on_tokens(logp, mask), on_tokens(old_logp, mask)
+    A = token_advantages(advantages, mask, l.dtype)
+    loss, _, metrics = policy_loss(
+        l - l_old,
+        A,
+        mask,
+        eps_low=eps_low,
+        eps_high=eps_high,
+        aggregation=aggregation,
+        sum_norm_constant=sum_norm_constant,
+    )
+    return loss, metrics
