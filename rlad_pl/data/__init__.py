@@ -1,0 +1,9 @@
+"""Prompt data: records from files or generators, the resumable sharded stream, the DataModule."""
+
+from .collate import PromptCollator
+from .datamodule import PromptDataModule, load_tokenizer
+from .records import BadRecords, expand_files, read_records
+from .stream import PromptStream
+
+__all__ = ["BadRecords", "PromptCollator", "PromptDataModule", "PromptStream", "expand_files",
+           "load_tokenizer", "read_records"]
