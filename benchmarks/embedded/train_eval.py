@@ -1,0 +1,99 @@
+"""Train one SFT config and measure it (used for the embedded-model search; needs no
+jsonargparse): fit, greedy test accuracy per level, reward variance of sampled groups, export.
+
+python benchmarks/embedded/train_eval.py --config configs/sft_student.yaml --out runs/s1 \
+    --set trainer.max_steps=300 --variance 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.loggers import CSVLogger
+
+from rlad_pl.models.sampling import score_records
+
+
+def build(spec: dict):
+    module, _, name = spec["class_path"].rpartition(".")
+    return getattr(importlib.import_module(module), name)(**spec.get("init_args", {}))
+
+
+def set_key(cfg: dict, dotted: str, value) -> None:
+    *path, last = dotted.split(".")
+    for key in path:
+        cfg = cfg.setdefault(key, {})
+    cfg[last] = value
+
+
+class History(L.Callback):
+    def __init__(self):
+        self.rows = []
+
+    def on_validation_end(self, trainer, pl_module):
+        row = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()
+               if k.startswith("val/")}
+        self.rows.append({"step": trainer.global_step, "time": round(time.time() - T0, 1), **row})
+        print(json.dumps(self.rows[-1]), flush=True)
+
+
+def reward_variance(module, records: list[dict], samples: int = 8) -> dict:
+    """Share of groups whose `samples` completions at T=1 are not all equally correct."""
+    scores = score_records(module.task, module.model, module.tokenizer, records,
+                           num_samples=samples, temperature=1.0,
+                           max_new_tokens=module.hparams.max_new_tokens, batch_size=64)
+    correct = [[s["correct"] for s in group] for group in scores]
+    return {"var_share": sum(len(set(c)) > 1 for c in correct) / len(correct),
+            "sampled_acc": sum(map(sum, correct)) / (samples * len(correct)),
+            "pass_at_k": sum(any(c) for c in correct) / len(correct)}
+
+
+def main() -> None:
+    global T0
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--set", nargs="*", default=[], help="dotted.key=yaml_value overrides")
+    ap.add_argument("--variance", type=int, default=0, help="training prompts per level")
+    args = ap.parse_args()
+    cfg = yaml.safe_load(Path(args.config).read_text())
+    for item in args.set:
+        key, _, value = item.partition("=")
+        set_key(cfg, key, yaml.safe_load(value))
+    out = Path(args.out)
+    set_key(cfg, "model.init_args.export_dir", str(out / "model"))
+    L.seed_everything(cfg.get("seed_everything", 1))
+    T0 = time.time()
+    data, module = build(cfg["data"]), build(cfg["model"])
+    trainer_cfg = {k: v for k, v in cfg["trainer"].items() if k != "logger"}
+    history = History()
+    trainer = L.Trainer(**trainer_cfg, logger=CSVLogger(out, name="logs"), callbacks=[history],
+                        enable_progress_bar=False)
+    trainer.fit(module, datamodule=data)
+    fit_seconds = time.time() - T0
+    trainer.test(module, datamodule=data, verbose=False)
+    result = {"config": args.config, "overrides": args.set, "steps": trainer.global_step,
+              "fit_seconds": round(fit_seconds, 1),
+              "s_per_step": round(fit_seconds / max(1, trainer.global_step), 4),
+              "params": sum(p.numel() for p in module.model.parameters()),
+              "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+              "history": history.rows, "test": module.last_eval.get("test", {})}
+    result["test_mean"] = sum(result["test"].values()) / max(1, len(result["test"]))
+    if args.variance:
+        train_like = [r for lv in data.hparams.levels for r in data.task.generate(
+            args.variance, seed=data.hparams.seed, subset=lv)]
+        result["variance"] = reward_variance(module, train_like)
+    module.export(str(out / "model"))
+    (out / "result.json").write_text(json.dumps(result, indent=1))
+    print("RESULT", json.dumps({k: v for k, v in result.items() if k != "history"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

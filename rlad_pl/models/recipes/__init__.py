@@ -1,0 +1,1 @@
+"""Scripts that build the embedded tokenizer and models (run as `python -m ...`)."""

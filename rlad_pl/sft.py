@@ -1,0 +1,162 @@
+"""Supervised fine-tuning on (prompt, target) pairs: the embedded teacher from scratch, the weak
+student warm start, and the offline-distillation baseline.
+
+Run: `python -m rlad_pl.sft fit --config configs/sft_teacher.yaml`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LightningCLI
+from safetensors.torch import load_file, save_file
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from rlad_pl.models import load_model, load_tokenizer
+from rlad_pl.models.sampling import score_records
+from rlad_pl.models.tokenizer import save_tokenizer
+from rlad_pl.tasks import get_task
+
+
+class SFTModule(L.LightningModule):
+    """Next-token cross-entropy on target tokens only (labels are -100 elsewhere).
+
+    Args:
+        tokenizer: HF name/path or embedded short name (its vocabulary sizes a new model).
+        model: a model to fine-tune (HF name/path or embedded short name), or None ...
+        config: ... to build one from scratch: HF config kwargs with `model_type` (e.g. qwen3).
+        task / task_kwargs: the task whose `score` gives validation accuracy.
+        lr, weight_decay, betas: AdamW.
+        warmup_steps, min_lr_ratio: linear warmup, then cosine decay to `min_lr_ratio * lr`.
+        max_new_tokens: greedy-decoding budget for validation.
+        export_dir: where the final model, tokenizer and training_record.json are written.
+        export_dtype: dtype of the exported weights (bfloat16 halves the package size; the
+            config keeps float32, so `from_pretrained` upcasts on load).
+        seed: recorded in training_record.json (set it with `seed_everything`).
+    """
+
+    def __init__(self, tokenizer: str, model: str | None = None, config: dict | None = None,
+                 task: str = "knights_knaves", task_kwargs: dict | None = None,
+                 lr: float = 1e-3, weight_decay: float = 0.01,
+                 betas: tuple[float, float] = (0.9, 0.95), warmup_steps: int = 100,
+                 min_lr_ratio: float = 0.1, max_new_tokens: int = 400,
+                 export_dir: str | None = None, export_dtype: str = "bfloat16",
+                 seed: int | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.tokenizer = load_tokenizer(tokenizer)
+        self.task = get_task(task, **(task_kwargs or {}))
+        if (model is None) == (config is None):
+            raise ValueError("give exactly one of `model` (to fine-tune) and `config` (scratch)")
+        if model is not None:
+            self.model = load_model(model)
+        else:
+            cfg = dict(config)
+            hf_config = AutoConfig.for_model(
+                cfg.pop("model_type"), vocab_size=len(self.tokenizer),
+                eos_token_id=self.tokenizer.eos_token_id,
+                pad_token_id=self.tokenizer.pad_token_id, bos_token_id=None, **cfg)
+            self.model = AutoModelForCausalLM.from_config(hf_config)
+        self._start = time.time()
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.model(**batch).loss
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/lr", self.lr_schedulers().get_last_lr()[0])
+        return loss
+
+    def validation_step(self, records: list[dict], batch_idx: int, dataloader_idx: int = 0):
+        self._eval_step(records, dataloader_idx, "val")
+
+    def test_step(self, records: list[dict], batch_idx: int, dataloader_idx: int = 0):
+        self._eval_step(records, dataloader_idx, "test")
+
+    def _eval_step(self, records: list[dict], dataloader_idx: int, stage: str) -> None:
+        scores = score_records(self.task, self.model, self.tokenizer, records,
+                               max_new_tokens=self.hparams.max_new_tokens)
+        acc = sum(s[0]["correct"] for s in scores) / len(scores)
+        subset = self.task.subset(records[0])
+        self.log(f"{stage}/acc/{subset}", acc, batch_size=len(records),
+                 add_dataloader_idx=False)
+        self._accs.setdefault(subset, []).append((acc, len(records)))
+
+    def on_validation_epoch_start(self) -> None:
+        self._accs = {}
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def _log_mean(self, stage: str) -> None:
+        per = {k: sum(a * n for a, n in v) / sum(n for _, n in v) for k, v in self._accs.items()}
+        if per:
+            self.log(f"{stage}/acc/mean", sum(per.values()) / len(per))
+        self.last_eval = {stage: per}
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_mean("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_mean("test")
+
+    def configure_optimizers(self):
+        h = self.hparams
+        decay = [p for p in self.model.parameters() if p.ndim >= 2]
+        no_decay = [p for p in self.model.parameters() if p.ndim < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": h.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}],
+                                lr=h.lr, betas=tuple(h.betas))
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+
+        def factor(step: int) -> float:
+            if step < h.warmup_steps:
+                return (step + 1) / h.warmup_steps
+            progress = min(1.0, (step - h.warmup_steps) / max(1, total - h.warmup_steps))
+            return h.min_lr_ratio + (1 - h.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_train_end(self) -> None:
+        if self.hparams.export_dir and self.trainer.is_global_zero:
+            self.export(self.hparams.export_dir)
+
+    def export(self, path: str) -> None:
+        """Save model (safetensors), tokenizer and a training record to `path`."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        self.model.generation_config.eos_token_id = self.tokenizer.eos_token_id
+        self.model.generation_config.pad_token_id = self.tokenizer.pad_token_id
+        self.model.save_pretrained(out, safe_serialization=True)
+        weights = out / "model.safetensors"
+        state = load_file(weights)
+        dtype = getattr(torch, self.hparams.export_dtype)
+        save_file({k: v.to(dtype).contiguous() for k, v in state.items()}, weights,
+                  metadata={"format": "pt"})
+        save_tokenizer(self.tokenizer, str(out))
+        record = {
+            "command": " ".join(["python", *sys.argv]),
+            "seed": self.hparams.seed,
+            "steps": int(self.trainer.global_step),
+            "train_seconds": round(time.time() - self._start, 1),
+            "machine": f"{platform.node()} {platform.machine()} "
+                       f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}",
+            "params": sum(p.numel() for p in self.model.parameters()),
+            "last_eval": getattr(self, "last_eval", {}),
+        }
+        (out / "training_record.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def main() -> None:
+    """`python -m rlad_pl.sft fit --config configs/sft_teacher.yaml`."""
+    LightningCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
+                 subclass_mode_data=True, save_config_kwargs={"overwrite": True})
+
+
+if __name__ == "__main__":
+    main()

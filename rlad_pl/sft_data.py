@@ -1,0 +1,158 @@
+"""(prompt, target) pairs for supervised fine-tuning, and their LightningDataModule.
+
+Pairs come from a task's generator (the prompt is `task.prompt(record)`, the target a rendered
+solution, see `render_target`) or from a JSONL file of `{"prompt", "target", "subset"}` lines
+(e.g. teacher samples kept by the verifier, for the offline-distillation baseline). Validation
+and test hold records per difficulty subset; the SFT module scores its greedy completions.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from rlad_pl.models import load_tokenizer
+from rlad_pl.tasks import get_task
+
+
+def render_target(task_name: str, record: dict, target_format: str) -> str:
+    """The completion a model should write after `task.prompt(record)` (without EOS)."""
+    if task_name in ("knights_knaves", "kk"):
+        from rlad_pl.models.kk_trace import kk_target
+
+        return kk_target(record, target_format)
+    if task_name == "math":
+        from rlad_pl.models.math_trace import math_target
+
+        return math_target(record, target_format)
+    raise ValueError(f"no SFT targets for task {task_name!r}")
+
+
+def held_out_records(task, levels: Sequence[str], per_level: int, seed: int | str,
+                     exclude: Sequence[dict] = ()) -> dict[str, list[dict]]:
+    """Generated records per level (validation or test split)."""
+    return {lv: task.generate(per_level, seed=seed, subset=lv, exclude=exclude) for lv in levels}
+
+
+def held_out_splits(task, levels: Sequence[str], val_per_level: int, test_per_level: int,
+                    val_seed: int, test_seed: int) -> tuple[dict, dict]:
+    """(val, test) records per level; the two never share a puzzle."""
+    test = held_out_records(task, levels, test_per_level, test_seed)
+    val = held_out_records(task, levels, val_per_level, val_seed,
+                           exclude=[r for recs in test.values() for r in recs])
+    return val, test
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int,
+                           window: int = 50) -> list[list[int]]:
+    """Shuffled batches of similar lengths (less padding): sort shuffled windows of
+    `window * batch_size` items by length, cut them into batches, shuffle the batches."""
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), window * batch_size):
+        chunk = sorted(order[start:start + window * batch_size], key=lengths.__getitem__)
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)
+                    if len(chunk[i:i + batch_size]) == batch_size]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate_pairs(items: list[tuple[list[int], list[int]]], pad_id: int) -> dict:
+    """Right-padded input_ids/attention_mask/labels; labels are -100 outside the target."""
+    width = max(len(p) + len(t) for p, t in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for i, (p, t) in enumerate(items):
+        n = len(p) + len(t)
+        ids[i, :n] = torch.tensor(p + t)
+        labels[i, len(p):n] = torch.tensor(t)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+class SFTDataModule(L.LightningDataModule):
+    """Supervised pairs for a task.
+
+    Args:
+        tokenizer: HF name/path or embedded short name.
+        task: task name (`knights_knaves`, `math`).
+        task_kwargs: extra arguments of `get_task`.
+        levels: difficulty subsets to train and evaluate on (K&K: `people3` ...).
+        target_format: how targets are rendered (K&K: `dfs`, `answer`, `backtrack`).
+        train_per_level: generated training records per level.
+        pairs_file: JSONL of `{"prompt", "target"}` lines used for training instead.
+        val_per_level / test_per_level: held-out records per level (greedy accuracy).
+        batch_size: pairs per training step (batches group pairs of similar length).
+        seed / val_seed / test_seed: generator seeds of the training and held-out records
+            (training excludes every held-out puzzle).
+        max_length: pairs longer than this (in tokens) are dropped.
+    """
+
+    def __init__(self, tokenizer: str, task: str = "knights_knaves",
+                 task_kwargs: dict | None = None,
+                 levels: Sequence[str] = ("people3", "people4", "people5"),
+                 target_format: str = "dfs", train_per_level: int = 20000,
+                 pairs_file: str | None = None, val_per_level: int = 100,
+                 test_per_level: int = 300, batch_size: int = 64, seed: int = 1,
+                 val_seed: int = 998, test_seed: int = 999,
+                 max_length: int = 512, num_workers: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.tokenizer = load_tokenizer(tokenizer)
+        self.task = get_task(task, **(task_kwargs or {}))
+        self.train_pairs: list[tuple[list[int], list[int]]] = []
+        self.val_records: dict[str, list[dict]] = {}
+        self.test_records: dict[str, list[dict]] = {}
+        self.epoch = 0
+
+    def encode_pair(self, prompt: str, target: str) -> tuple[list[int], list[int]]:
+        p = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        t = self.tokenizer(target, add_special_tokens=False)["input_ids"]
+        return p, t + [self.tokenizer.eos_token_id]
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.val_records:
+            return
+        h = self.hparams
+        self.val_records, self.test_records = held_out_splits(
+            self.task, h.levels, h.val_per_level, h.test_per_level, h.val_seed, h.test_seed)
+        held_out = [r for split in (self.val_records, self.test_records)
+                    for recs in split.values() for r in recs]
+        if h.pairs_file:
+            lines = Path(h.pairs_file).read_text().splitlines()
+            pairs = [json.loads(x) for x in lines if x.strip()]
+            texts = [(p["prompt"], p["target"]) for p in pairs]
+        else:
+            train = [r for lv in h.levels for r in self.task.generate(
+                h.train_per_level, seed=h.seed, subset=lv, exclude=held_out)]
+            texts = [(self.task.prompt(r), render_target(h.task, r, h.target_format))
+                     for r in train]
+        encoded = [self.encode_pair(p, t) for p, t in texts]
+        self.train_pairs = [e for e in encoded if len(e[0]) + len(e[1]) <= h.max_length]
+
+    def train_dataloader(self) -> DataLoader:
+        h = self.hparams
+        self.epoch += 1
+        lengths = [len(p) + len(t) for p, t in self.train_pairs]
+        return DataLoader(self.train_pairs, num_workers=h.num_workers,
+                          batch_sampler=length_grouped_batches(lengths, h.batch_size,
+                                                               seed=h.seed * 1000 + self.epoch),
+                          collate_fn=partial(collate_pairs, pad_id=self.tokenizer.pad_token_id))
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [DataLoader(recs, batch_size=256, collate_fn=list)
+                for recs in self.val_records.values()]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [DataLoader(recs, batch_size=256, collate_fn=list)
+                for recs in self.test_records.values()]
