@@ -29,10 +29,10 @@ def _leaf_values(stmt, assignment: Sequence[bool]) -> list[str]:
     return ["T" if evaluate(leaf, assignment) else "F" for leaf in leaves]
 
 
-def dfs_trace(statements: Sequence, names: Sequence[str], restate_path: bool = False) -> str:
-    """The local depth-first trace of a puzzle (see the module docstring). With
-    `restate_path`, each line first repeats the roles placed so far (`Zoey knight Liam knave`),
-    so that every role a check needs is at most one line back."""
+def _dfs(statements: Sequence, names: Sequence[str], place, check, checks_lead: list[str]) -> str:
+    """The depth-first search all trace formats share. `place(k, placed, full, derived)` and
+    `check(j, full, consistent)` return the words of one placement and of one check;
+    `checks_lead` is written once before a line's checks."""
     n = len(names)
     closes_at = {k: [j for j in range(n) if max([j, *referents(statements[j])]) == k]
                  for k in range(n)}
@@ -46,22 +46,14 @@ def dfs_trace(statements: Sequence, names: Sequence[str], restate_path: bool = F
         options = [evaluate(statements[k], placed + [True] + pad)] if derived[k] else [True, False]
         for knight in options:
             full = placed + [knight] + pad
-            role = "knight" if knight else "knave"
-            if restate_path:
-                for p, p_knight in enumerate(placed):
-                    words.extend([names[p], "knight" if p_knight else "knave"])
-            if derived[k]:
-                words.extend([names[k], *_leaf_values(statements[k], full), "so", role])
-            else:
-                words.extend([names[k], role])
+            words.extend(place(k, placed, full, derived[k]))
             checks = [j for j in closes_at[k] if not (derived[k] and j == k)]
             consistent = True
             if checks:
-                words.append(":")
+                words.extend(checks_lead)
             for j in checks:
                 consistent = evaluate(statements[j], full) == full[j]
-                words.extend([names[j], *_leaf_values(statements[j], full),
-                              "ok" if consistent else "x"])
+                words.extend(check(j, full, consistent))
                 if not consistent:
                     break
             words.append(".")
@@ -72,6 +64,25 @@ def dfs_trace(statements: Sequence, names: Sequence[str], restate_path: bool = F
     if not visit(0, []):
         raise ValueError("puzzle has no consistent assignment")
     return " ".join(words)
+
+
+def _role(knight: bool) -> str:
+    return "knight" if knight else "knave"
+
+
+def dfs_trace(statements: Sequence, names: Sequence[str], restate_path: bool = False) -> str:
+    """The local depth-first trace of a puzzle (see the module docstring). With
+    `restate_path`, each line first repeats the roles placed so far (`Zoey knight Liam knave`),
+    so that every role a check needs is at most one line back."""
+    def place(k, placed, full, derived):
+        path = [w for p, p_knight in enumerate(placed) for w in (names[p], _role(p_knight))]
+        values = [*_leaf_values(statements[k], full), "so"] if derived else []
+        return [*(path if restate_path else []), names[k], *values, _role(full[k])]
+
+    def check(j, full, consistent):
+        return [names[j], *_leaf_values(statements[j], full), "ok" if consistent else "x"]
+
+    return _dfs(statements, names, place, check, checks_lead=[":"])
 
 
 def _evaluation(stmt, names: Sequence[str], assignment: Sequence[bool]) -> list[str]:
@@ -94,39 +105,15 @@ def _evaluation(stmt, names: Sequence[str], assignment: Sequence[bool]) -> list[
 def dfs_explicit_trace(statements: Sequence, names: Sequence[str]) -> str:
     """The same search with every lookup written out: roles as `Zoey = knight`, a derived role
     as `Ava : <evaluation> so Ava = knave`, a check as `Liam knight says <evaluation> ok`."""
-    n = len(names)
-    closes_at = {k: [j for j in range(n) if max([j, *referents(statements[j])]) == k]
-                 for k in range(n)}
-    derived = [max(referents(statements[k])) < k for k in range(n)]
-    words: list[str] = []
+    def place(k, placed, full, derived):
+        evaluation = [names[k], ":", *_evaluation(statements[k], names, full), "so"]
+        return [*(evaluation if derived else []), names[k], "=", _role(full[k])]
 
-    def visit(k: int, placed: list[bool]) -> bool:
-        if k == n:
-            return True
-        pad = [True] * (n - k - 1)
-        options = [evaluate(statements[k], placed + [True] + pad)] if derived[k] else [True, False]
-        for knight in options:
-            full = placed + [knight] + pad
-            role = "knight" if knight else "knave"
-            if derived[k]:
-                words.extend([names[k], ":", *_evaluation(statements[k], names, full), "so"])
-            words.extend([names[k], "=", role])
-            consistent = True
-            for j in [j for j in closes_at[k] if not (derived[k] and j == k)]:
-                consistent = evaluate(statements[j], full) == full[j]
-                words.extend([",", names[j], "knight" if full[j] else "knave", "says",
-                              *_evaluation(statements[j], names, full),
-                              "ok" if consistent else "x"])
-                if not consistent:
-                    break
-            words.append(".")
-            if consistent and visit(k + 1, placed + [knight]):
-                return True
-        return False
+    def check(j, full, consistent):
+        return [",", names[j], _role(full[j]), "says", *_evaluation(statements[j], names, full),
+                "ok" if consistent else "x"]
 
-    if not visit(0, []):
-        raise ValueError("puzzle has no consistent assignment")
-    return " ".join(words)
+    return _dfs(statements, names, place, check, checks_lead=[])
 
 
 def kk_target(record: dict, fmt: str = "dfs") -> str:
