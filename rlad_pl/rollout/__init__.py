@@ -1,7 +1,7 @@
 """Generation of completions behind one small interface (HF generate now; vLLM can slot in later)."""
 
-from rlad_pl.rollout.base import Rollout, RolloutEngine
-from rlad_pl.rollout.hf_generate import HFGenerateEngine, completion_mask_from_ids
+from rlad_pl.rollout.base import Rollout, RolloutEngine, completion_mask_from_ids
+from rlad_pl.rollout.hf_generate import HFGenerateEngine
 from rlad_pl.rollout.logprobs import (
     length_sorted_chunks,
     micro_batched_logprobs,

@@ -8,6 +8,13 @@ from typing import Protocol, runtime_checkable
 import torch
 
 
+def completion_mask_from_ids(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """1 on tokens up to and including the first EOS of each row (everything when there is none)."""
+    is_eos = completion_ids == eos_token_id
+    eos_before = is_eos.long().cumsum(-1) - is_eos.long()  # EOS tokens strictly before t
+    return (eos_before == 0).long()
+
+
 @dataclass
 class Rollout:
     """Completions of a batch of prompts, ``G`` consecutive rows per prompt (prompt-major).
@@ -40,6 +47,31 @@ class Rollout:
             attention_mask=self.attention_mask[rows],
             texts=[self.texts[i] for i in rows.tolist()],
             truncated=self.truncated[rows],
+        )
+
+    @classmethod
+    def from_completions(cls, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                         completion_ids: torch.Tensor, tokenizer, *, eos_token_id: int,
+                         pad_token_id: int) -> Rollout:
+        """Assemble a rollout from per-row prompts ``[N, P]`` and raw generated tokens ``[N, C]``:
+        padding after the first EOS, masks, truncation flags, and texts decoded up to (not
+        including) EOS with other special tokens kept (tasks may use them as tags)."""
+        completion_mask = completion_mask_from_ids(completion_ids, eos_token_id)
+        completion_ids = completion_ids.masked_fill(completion_mask == 0, pad_token_id)
+        is_eos = (completion_ids == eos_token_id) & (completion_mask == 1)
+        text_mask = (completion_mask == 1) & ~is_eos
+        texts = tokenizer.batch_decode(
+            [row[keep].tolist() for row, keep in zip(completion_ids, text_mask)],
+            skip_special_tokens=False,
+        )
+        return cls(
+            sequences=torch.cat([prompt_ids, completion_ids], 1),
+            prompt_length=prompt_ids.shape[1],
+            completion_ids=completion_ids,
+            completion_mask=completion_mask,
+            attention_mask=torch.cat([prompt_mask.long(), completion_mask], 1),
+            texts=texts,
+            truncated=~is_eos.any(-1),
         )
 
     @property

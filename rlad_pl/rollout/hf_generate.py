@@ -7,13 +7,6 @@ import torch
 from rlad_pl.rollout.base import Rollout
 
 
-def completion_mask_from_ids(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
-    """1 on tokens up to and including the first EOS of each row (everything when there is none)."""
-    is_eos = completion_ids == eos_token_id
-    eos_before = is_eos.long().cumsum(-1) - is_eos.long()  # EOS tokens strictly before t
-    return (eos_before == 0).long()
-
-
 class HFGenerateEngine:
     """``model.generate`` with sampling (``temperature > 0``) or greedy decoding (``temperature == 0``).
 
@@ -55,24 +48,6 @@ class HFGenerateEngine:
             use_cache=True,
             **options,
         )
-        P = input_ids.shape[1]
-        completion_ids = sequences[:, P:]
-        completion_mask = completion_mask_from_ids(completion_ids, eos_token_id)
-        completion_ids = completion_ids.masked_fill(completion_mask == 0, pad_token_id)
-        sequences = torch.cat([sequences[:, :P], completion_ids], 1)
-        is_eos = (completion_ids == eos_token_id) & (completion_mask == 1)
-        text_mask = (completion_mask == 1) & ~is_eos
-        # Text up to (not including) EOS; other special tokens stay, tasks may use them as tags.
-        texts = self.tokenizer.batch_decode(
-            [row[keep].tolist() for row, keep in zip(completion_ids, text_mask)],
-            skip_special_tokens=False,
-        )
-        return Rollout(
-            sequences=sequences,
-            prompt_length=P,
-            completion_ids=completion_ids,
-            completion_mask=completion_mask,
-            attention_mask=torch.cat([prompt_mask, completion_mask], 1),
-            texts=texts,
-            truncated=~is_eos.any(-1),
-        )
+        completion_ids = sequences[:, input_ids.shape[1]:]
+        return Rollout.from_completions(input_ids, prompt_mask, completion_ids, self.tokenizer,
+                                        eos_token_id=eos_token_id, pad_token_id=pad_token_id)

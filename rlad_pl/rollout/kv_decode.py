@@ -21,7 +21,6 @@ import torch
 
 from rlad_pl.objectives import completion_logprobs, token_entropy
 from rlad_pl.rollout.base import Rollout
-from rlad_pl.rollout.hf_generate import completion_mask_from_ids
 
 
 def nucleus_filter(scores: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -113,30 +112,9 @@ class KVDecodeEngine:
             out = model(input_ids=token[:, None], attention_mask=mask[:, :P + t + 1],
                         position_ids=next_position + t, use_cache=True, **{cache_key: cache})
             logits = out.logits[:, -1].float()
-        return self._rollout(input_ids, attention_mask, tokens[:, :t + 1], G, eos_token_id,
-                             pad_token_id)
-
-    def _rollout(self, input_ids, attention_mask, completion_ids, G, eos_token_id,
-                 pad_token_id) -> Rollout:
-        """Masks, texts (up to the first EOS, special tokens kept) and truncation flags."""
-        completion_mask = completion_mask_from_ids(completion_ids, eos_token_id)
-        completion_ids = completion_ids.masked_fill(completion_mask == 0, pad_token_id)
-        is_eos = (completion_ids == eos_token_id) & (completion_mask == 1)
-        text_mask = (completion_mask == 1) & ~is_eos
-        texts = self.tokenizer.batch_decode(
-            [row[keep].tolist() for row, keep in zip(completion_ids, text_mask)],
-            skip_special_tokens=False,
-        )
-        prompt_ids = input_ids.repeat_interleave(G, 0)
-        return Rollout(
-            sequences=torch.cat([prompt_ids, completion_ids], 1),
-            prompt_length=input_ids.shape[1],
-            completion_ids=completion_ids,
-            completion_mask=completion_mask,
-            attention_mask=torch.cat([attention_mask.repeat_interleave(G, 0), completion_mask], 1),
-            texts=texts,
-            truncated=~is_eos.any(-1),
-        )
+        return Rollout.from_completions(
+            input_ids.repeat_interleave(G, 0), attention_mask.repeat_interleave(G, 0),
+            tokens[:, :t + 1], self.tokenizer, eos_token_id=eos_token_id, pad_token_id=pad_token_id)
 
 
 def grouped_sequence_logprobs(
