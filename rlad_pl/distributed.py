@@ -5,8 +5,12 @@
 * :func:`shard_models` (called from the module's ``configure_model``) applies
   ``torch.distributed.fsdp.fully_shard`` to each decoder layer of the student and then to its
   root; the teacher / reference are sharded the same way only with ``shard_frozen``.
+  Under Lightning's FSDP1 ``FSDPStrategy`` the student is wrapped as one FSDP1 unit instead, so
+  Lightning does not wrap the whole LightningModule (whose single root forward would then have to
+  contain every rollout and manual backward of a step, which FSDP1 does not allow).
 * :func:`gathered` all-gathers a sharded model once for a rollout (or a no-grad scoring pass)
   and reshards it afterwards, instead of one all-gather per layer per decoding step.
+* :func:`clip_grad_norm` clips by the global gradient norm over all shards.
 * :func:`synced_calls` pads a rank's list of forward/backward chunks to the largest count over
   ranks: DDP all-reduces gradients in every backward and FSDP2 all-gathers in every forward, so
   every rank must make the same number of calls even when ranks keep different numbers of
@@ -20,8 +24,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
-from lightning.pytorch.strategies import ModelParallelStrategy
-from torch.distributed.fsdp import FSDPModule, fully_shard
+from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
+from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel, fully_shard
 from torch.utils.data import DistributedSampler
 
 
@@ -76,9 +80,17 @@ def shard(model: torch.nn.Module, mesh) -> None:
 
 def shard_models(module) -> None:
     """Shard ``module.student`` (and with ``shard_frozen`` its ``frozen`` models) over the
-    data-parallel mesh when the trainer's strategy is a ``ModelParallelStrategy``; otherwise do
-    nothing (DDP and FSDP1 wrap the module themselves)."""
+    data-parallel mesh when the trainer's strategy is a ``ModelParallelStrategy``; wrap the
+    student as one FSDP1 unit under ``FSDPStrategy`` (frozen models stay whole on every rank);
+    otherwise do nothing (DDP wraps the module itself)."""
     strategy = module.trainer.strategy
+    if isinstance(strategy, FSDPStrategy):
+        if not isinstance(module.student, FullyShardedDataParallel):
+            module.student = FullyShardedDataParallel(
+                module.student, sharding_strategy=strategy.sharding_strategy,
+                cpu_offload=strategy.cpu_offload, mixed_precision=strategy.mixed_precision_config,
+                device_id=strategy.root_device.index, use_orig_params=True)
+        return
     if not isinstance(strategy, ModelParallelStrategy) or isinstance(module.student, FSDPModule):
         return
     mesh = module.device_mesh["data_parallel"]
@@ -90,9 +102,14 @@ def shard_models(module) -> None:
 
 @contextmanager
 def gathered(model: torch.nn.Module):
-    """Full weights of an FSDP2-sharded ``model`` inside the block: one all-gather per layer on
-    entry, none in the forwards inside (so ranks may run different numbers of them, e.g.
-    decoding steps), resharded on exit. A no-op for any other model."""
+    """Full weights of a sharded ``model`` inside the block, which gets the model to call: FSDP2
+    all-gathers once per layer on entry; FSDP1 yields its wrapped module with the full weights
+    summoned (read-only). No collective runs in the forwards inside, so ranks may run different
+    numbers of them (e.g. decoding steps); resharded on exit. Any other model is yielded as is."""
+    if isinstance(model, FullyShardedDataParallel):
+        with FullyShardedDataParallel.summon_full_params(model, writeback=False):
+            yield model.module
+        return
     units = [m for m in model.modules() if isinstance(m, FSDPModule)]
     for unit in units:
         unit.set_reshard_after_forward(False, recurse=False)
@@ -103,6 +120,15 @@ def gathered(model: torch.nn.Module):
         for unit in units:
             unit.set_reshard_after_forward(unit is not model, recurse=False)  # as in shard()
             unit.reshard()
+
+
+def clip_grad_norm(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
+    """Clip ``model``'s gradients to ``max_norm`` by their global norm, which it returns (FSDP1
+    holds flat-parameter shards, so it computes the norm across ranks itself; FSDP2's DTensor
+    gradients and DDP's full ones go through torch's function)."""
+    if isinstance(model, FullyShardedDataParallel):
+        return model.clip_grad_norm_(max_norm)
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
 
 
 def max_over_ranks(module, value: int) -> int:

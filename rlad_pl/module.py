@@ -21,7 +21,14 @@ import torch
 from lightning.pytorch import LightningModule
 
 from rlad_pl.callbacks.teacher_cache import TeacherLogprobCache
-from rlad_pl.distributed import gathered, idle_loss, max_over_ranks, shard_models, synced_calls
+from rlad_pl.distributed import (
+    clip_grad_norm,
+    gathered,
+    idle_loss,
+    max_over_ranks,
+    shard_models,
+    synced_calls,
+)
 from rlad_pl.models import check_tokenizers_compatible, load_model, load_tokenizer
 from rlad_pl.objectives import group_advantages, grpo_loss, kdrl_loss, kl_penalty, trrd_loss
 from rlad_pl.rollout import (
@@ -391,9 +398,9 @@ class RLADModule(LightningModule):
             times["old_logp"] = time.perf_counter() - start
         if scored and self.needs_teacher:
             start = time.perf_counter()
-            with gathered(self.frozen["teacher"]):
+            with gathered(self.frozen["teacher"]) as teacher:
                 teacher_logp = self.teacher_cache.logprobs(
-                    self.frozen["teacher"], batch_rollout,
+                    teacher, batch_rollout,
                     micro_batch_size=h.logprob_micro_batch_size, chunk_size=h.logprob_chunk_size)
             times["teacher"] = time.perf_counter() - start
         if scored and self.needs_reference:
@@ -436,8 +443,7 @@ class RLADModule(LightningModule):
             for begin in range(0, n_minibatches * size, size):
                 loss, m = self.backward_minibatch(rollout, order[begin:begin + size], A, old_logp,
                                                   teacher_logp, ref_logp, with_entropy=epoch == 0)
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    self.student.parameters(), h.gradient_clip_val or float("inf"))
+                grad_norm = clip_grad_norm(self.student, h.gradient_clip_val or float("inf"))
                 finite = bool(torch.isfinite(loss) and torch.isfinite(grad_norm))
                 self._optimizer_step(apply=finite)
                 if not finite:
@@ -528,9 +534,9 @@ class RLADModule(LightningModule):
         was_training = self.student.training
         self.student.eval()
         try:
-            with gathered(self.student):
+            with gathered(self.student) as student:
                 return self.engine.generate(
-                    self.student, batch["input_ids"], batch["attention_mask"],
+                    student, batch["input_ids"], batch["attention_mask"],
                     num_samples=num_samples, max_new_tokens=max_new_tokens,
                     temperature=temperature, top_p=top_p, eos_token_id=self.tokenizer.eos_token_id,
                     pad_token_id=self.tokenizer.pad_token_id)
@@ -546,9 +552,9 @@ class RLADModule(LightningModule):
         was_training = model.training
         model.eval()
         try:
-            with gathered(model):
+            with gathered(model) as full:
                 return micro_batched_logprobs(
-                    model, rollout.sequences, rollout.attention_mask, rollout.prompt_length,
+                    full, rollout.sequences, rollout.attention_mask, rollout.prompt_length,
                     micro_batch_size=h.logprob_micro_batch_size, chunk_size=h.logprob_chunk_size)
         finally:
             model.train(was_training)

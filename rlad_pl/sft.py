@@ -111,16 +111,18 @@ class SFTModule(L.LightningModule):
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": h.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}],
                                 lr=h.lr, betas=tuple(h.betas))
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-
-        def factor(step: int) -> float:
-            if step < h.warmup_steps:
-                return (step + 1) / h.warmup_steps
-            progress = min(1.0, (step - h.warmup_steps) / max(1, total - h.warmup_steps))
-            return h.min_lr_ratio + (1 - h.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, self.lr_factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def lr_factor(self, step: int) -> float:
+        """Linear warmup, then cosine to ``min_lr_ratio`` at the trainer's step budget (read at
+        every step, so a budget set during the run is followed)."""
+        h = self.hparams
+        if step < h.warmup_steps:
+            return (step + 1) / h.warmup_steps
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        progress = min(1.0, (step - h.warmup_steps) / max(1, total - h.warmup_steps))
+        return h.min_lr_ratio + (1 - h.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     def on_train_end(self) -> None:
         if self.hparams.export_dir and self.trainer.is_global_zero:

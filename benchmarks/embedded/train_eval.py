@@ -44,6 +44,25 @@ class History(L.Callback):
         print(json.dumps(self.rows[-1]), flush=True)
 
 
+class TimeBudget(L.Callback):
+    """Sets ``max_steps`` after ``probe`` steps so that training ends about ``seconds`` after it
+    started (the learning-rate schedule follows), instead of a time cap cutting the schedule."""
+
+    def __init__(self, seconds: float, probe: int = 150):
+        self.seconds, self.probe = seconds, probe
+
+    def on_train_start(self, trainer, pl_module):
+        self.start = time.time()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.probe:
+            per_step = (time.time() - self.start) / self.probe
+            steps = int(self.seconds / per_step)
+            trainer.fit_loop.epoch_loop.max_steps = min(trainer.max_steps, steps)
+            print(json.dumps({"budget_steps": trainer.max_steps, "s_per_step": per_step}),
+                  flush=True)
+
+
 def reward_variance(module, records: list[dict], samples: int = 8) -> dict:
     """Share of groups whose `samples` completions at T=1 are not all equally correct."""
     scores = score_records(module.task, module.model, module.tokenizer, records,
@@ -61,6 +80,8 @@ def main() -> None:
     ap.add_argument("--config", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--set", nargs="*", default=[], help="dotted.key=yaml_value overrides")
+    ap.add_argument("--budget", type=float, default=0,
+                    help="training seconds: max_steps is set from the speed of the first steps")
     ap.add_argument("--variance", type=int, default=0, help="training prompts per level")
     args = ap.parse_args()
     cfg = yaml.safe_load(Path(args.config).read_text())
@@ -74,7 +95,8 @@ def main() -> None:
     data, module = build(cfg["data"]), build(cfg["model"])
     trainer_cfg = {k: v for k, v in cfg["trainer"].items() if k != "logger"}
     history = History()
-    trainer = L.Trainer(**trainer_cfg, logger=CSVLogger(out, name="logs"), callbacks=[history],
+    callbacks = [history] + ([TimeBudget(args.budget)] if args.budget else [])
+    trainer = L.Trainer(**trainer_cfg, logger=CSVLogger(out, name="logs"), callbacks=callbacks,
                         enable_progress_bar=False)
     trainer.fit(module, datamodule=data)
     fit_seconds = time.time() - T0
