@@ -46,12 +46,12 @@ POLICY = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
           "num_key_value_heads": 2, "head_dim": 32, "intermediate_size": 384}
 TEACHER = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 8,
            "num_key_value_heads": 4, "head_dim": 32, "intermediate_size": 768}
-RLAD_SYSTEMS = {  # name: (method, rollout_engine, grouped teacher log-probs)
-    "rlad-grpo": ("grpo", "kv_decode", False),
-    "rlad-grpo-hf": ("grpo", "hf_generate", False),
-    "rlad-rlad": ("rlad", "kv_decode", False),
-    "rlad-rlad-grouped": ("rlad", "kv_decode", True),
-    "rlad-kdrl": ("kdrl", "kv_decode", False),
+RLAD_SYSTEMS = {  # name: (method, rollout_engine, teacher cache shares prompts)
+    "rlad-grpo": ("grpo", "kv_decode", True),
+    "rlad-grpo-hf": ("grpo", "hf_generate", True),
+    "rlad-rlad": ("rlad", "kv_decode", True),
+    "rlad-rlad-plain-teacher": ("rlad", "kv_decode", False),
+    "rlad-kdrl": ("kdrl", "kv_decode", True),
 }
 TRL_SYSTEMS = ("trl-grpo", "trl-grpo-tuned", "trl-distill")
 SYSTEMS = (*RLAD_SYSTEMS, *TRL_SYSTEMS)
@@ -59,7 +59,7 @@ LABELS = {
     "rlad-grpo": "rlad-pl GRPO (KVDecodeEngine)",
     "rlad-grpo-hf": "rlad-pl GRPO (HFGenerateEngine)",
     "rlad-rlad": "rlad-pl RLAD alpha=0.5 (KVDecodeEngine)",
-    "rlad-rlad-grouped": "rlad-pl RLAD alpha=0.5 (KVDecodeEngine, grouped teacher)",
+    "rlad-rlad-plain-teacher": "rlad-pl RLAD alpha=0.5 (KVDecodeEngine, plain teacher pass)",
     "rlad-kdrl": "rlad-pl KDRL (KVDecodeEngine)",
     "trl-grpo": "TRL GRPOTrainer, defaults",
     "trl-grpo-tuned": "TRL GRPOTrainer, gradient checkpointing off",
@@ -71,8 +71,6 @@ TARGETS = [
     ("rlad-grpo", "trl-grpo-tuned", 0.95),
     ("rlad-rlad", "trl-distill", 0.6),
     ("rlad-rlad", "rlad-grpo", 1.5),
-    ("rlad-rlad-grouped", "trl-distill", 0.6),
-    ("rlad-rlad-grouped", "rlad-grpo", 1.5),
 ]
 
 
@@ -141,7 +139,6 @@ def run_rlad(system: str, ctx: dict, steps: int) -> list[dict]:
     from rlad_pl.callbacks.teacher_cache import TeacherLogprobCache
     from rlad_pl.data.collate import PromptCollator
     from rlad_pl.module import RLADModule
-    from rlad_pl.rollout.kv_decode import grouped_logprobs
     from rlad_pl.tasks.base import Task
 
     class HashRewardTask(Task):
@@ -166,14 +163,6 @@ def run_rlad(system: str, ctx: dict, steps: int) -> list[dict]:
             return torch.utils.data.DataLoader(range(steps + 1), batch_size=None,
                                                collate_fn=lambda _: self.batch)
 
-    class GroupedTeacherCache(TeacherLogprobCache):
-        """Teacher log-probs with each prompt run once per group (``grouped_logprobs``)."""
-
-        def logprobs(self, teacher, rollout, *, micro_batch_size, chunk_size=None):
-            return grouped_logprobs(teacher, rollout.sequences, rollout.attention_mask,
-                                    rollout.prompt_length, group_size=ctx["group_size"],
-                                    micro_batch_size=micro_batch_size, chunk_size=chunk_size)
-
     class StepTimer(Callback):
         def __init__(self):
             self.records, self.last = [], None
@@ -192,7 +181,7 @@ def run_rlad(system: str, ctx: dict, steps: int) -> list[dict]:
             })
             self.last = now
 
-    method, engine, grouped = RLAD_SYSTEMS[system]
+    method, engine, share_prompts = RLAD_SYSTEMS[system]
     module = RLADModule(
         student=ctx["paths"]["policy"],
         teacher=ctx["paths"]["teacher"] if method != "grpo" else None,
@@ -204,7 +193,8 @@ def run_rlad(system: str, ctx: dict, steps: int) -> list[dict]:
     trainer = Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False,
                       enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-                      callbacks=[timer, *([GroupedTeacherCache()] if grouped else [])])
+                      callbacks=[timer, *([] if share_prompts
+                                          else [TeacherLogprobCache(share_prompts=False)])])
     trainer.fit(module, datamodule=FixedPrompts(batch))
     return timer.records
 
@@ -478,8 +468,8 @@ NOTES = [
      " compute bound (torch profiler: matrix multiplies 53% / 75% of their time, attention 12%)."
      " The teacher forward costs 1.5-2x the policy's forward+backward here (3.15M vs 0.39M"
      " non-embedding parameters), so RLAD <= 1.5x GRPO needs the teacher to see fewer tokens:"
-     " the grouped teacher runs 16 x 62 prompt + 128 x 63 completion tokens instead of"
-     " 128 x 126."),
+     " the teacher cache's shared-prompt pass runs 16 x 62 prompt + 128 x 63 completion tokens"
+     " instead of 128 x 126 (fewer where dedup finds identical completions)."),
     ("- Every system: same saved random weights, same 16 prompts (K&K, 2..8 people, left padded),"
     " temperature 1, top-p 1, no top-k, stop at EOS (id of `<|endoftext|>`), at most 64 new"
     " tokens, no minimum length; AdamW lr 1e-4, grad clip 1.0; rewards = hash of the completion"
@@ -488,11 +478,12 @@ NOTES = [
     " generation work."),
     ("- rlad-pl: `RLADModule.training_step` under a Lightning Trainer (one rollout, one optimizer"
     " step on all 128 completions), `rollout_engine=kv_decode` except in the HFGenerateEngine"
-    " row, module defaults otherwise. 'grouped teacher' lists a `TeacherLogprobCache` subclass"
-    " under the trainer's callbacks that computes the teacher log-probs with"
-    " `rlad_pl.rollout.kv_decode.grouped_logprobs` (each prompt once, its KV cache shared by its"
-    " 8 completions; tested equal to the plain forward) instead of 128 full sequences. Phases"
-    " are the module's own `time/*_s` metrics. TRL: a"
+    " row, module defaults otherwise. The teacher log-probs come from the default"
+    " `TeacherLogprobCache`: identical sequences once, then each prompt prefilled once and its KV"
+    " cache shared by its distinct completions (`rlad_pl.rollout.shared_prompt_logprobs`, tested"
+    " equal to the plain forward). 'plain teacher pass' sets `share_prompts=False`: the distinct"
+    " sequences run in full, prompt included, as before. Phases are the module's own `time/*_s`"
+    " metrics. TRL: a"
     " TrainerCallback timestamps step ends; rollout = time inside `generate`, teacher = the"
     " teacher backbone forward (DistillationTrainer), update = the rest of the step."),
     ("- TRL GRPOTrainer: per_device_train_batch_size 128, num_generations 8 (16 prompts per"

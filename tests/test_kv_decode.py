@@ -1,5 +1,6 @@
 """KVDecodeEngine: same logits as the plain forward at every step, same greedy output as HF
-generate, the intended sampling distribution."""
+generate, the intended sampling distribution. Shared-prompt scoring: same log-probs and gradient as
+the plain forward, each prompt prefilled once per run."""
 
 import pytest
 import torch
@@ -14,10 +15,12 @@ from rlad_pl.rollout import (
 )
 from rlad_pl.rollout.kv_decode import (
     KVDecodeEngine,
-    grouped_logprobs,
-    grouped_sequence_logprobs,
     nucleus_filter,
+    prompt_runs,
+    run_chunks,
     sample_tokens,
+    shared_prompt_logprobs,
+    shared_prompt_sequence_logprobs,
 )
 
 EOS, PAD, VOCAB = 0, 1, 32
@@ -171,36 +174,100 @@ def test_first_token_distribution_end_to_end(model):
     assert chi2 < dof + 6 * dof**0.5  # mean dof, sd sqrt(2 dof): a ~4-sigma bound
 
 
-@pytest.mark.parametrize("micro_batch_size", [3, 64])
-def test_grouped_logprobs_equal_plain_forward(model, micro_batch_size):
-    G = 3
-    rollout = run(KVDecodeEngine(TextTokenizer()), model, G, max_new_tokens=24, temperature=1.0)
-    args = (rollout.sequences, rollout.attention_mask, rollout.prompt_length)
+class CallRecorder(torch.nn.Module):
+    """Wraps a causal LM and records ``(rows, tokens, prefill)`` of every forward call (a prefill
+    is a call without a KV cache)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.module, self.calls = model, []
+
+    def forward(self, **kwargs):
+        prefill = "cache" not in kwargs and "past_key_values" not in kwargs
+        self.calls.append((*kwargs["input_ids"].shape, prefill))
+        return self.module(**kwargs)
+
+    def prefill_rows(self):
+        return sum(rows for rows, _, prefill in self.calls if prefill)
+
+
+# Rows of a rollout of 4 prompts x 4 samples (rows 4p..4p+3 share prompt p) as scored batches.
+ROW_ORDERS = {
+    "prompt-major": list(range(16)),  # 4 runs of 4
+    "uneven": [0, 1, 2, 3, 4, 8, 9, 12, 13, 14, 5, 6, 3, 15],  # runs 4 1 2 3 2 1 1
+    "shuffled": torch.randperm(16, generator=torch.Generator().manual_seed(0)).tolist(),
+    "pad-as-token": [0, 0, 1, 1],  # row 1: prompt 0's padding attended as tokens
+}
+RUNS = {"prompt-major": 4, "uneven": 7, "pad-as-token": 3}
+
+
+@pytest.fixture(scope="module")
+def rollout(model):
+    rollout = run(KVDecodeEngine(TextTokenizer()), model, 4, max_new_tokens=24, temperature=1.0)
+    assert rollout.truncated.any() and not rollout.truncated.all()  # EOS and padding in some rows
+    return rollout
+
+
+def scored_batch(rollout, case):
+    """``(sequences, attention_mask, completion_mask)`` of the rows ``ROW_ORDERS[case]``."""
+    rows = torch.tensor(ROW_ORDERS[case])
+    sequences, mask = rollout.sequences[rows], rollout.attention_mask[rows].clone()
+    if case == "pad-as-token":
+        mask[1, :rollout.prompt_length] = 1
+    return sequences, mask, rollout.completion_mask[rows].bool()
+
+
+def test_prompt_runs_and_chunks():
+    ids = torch.tensor([[1, 5], [1, 5], [1, 5], [2, 5], [1, 5], [1, 5]])
+    mask = torch.ones_like(ids)
+    mask[2, 0] = 0
+    assert prompt_runs(ids, mask, 2).tolist() == [0, 0, 1, 2, 3, 3]
+    assert prompt_runs(ids, mask, 1).tolist() == [0, 0, 1, 2, 3, 3]  # the mask counts too
+    assert prompt_runs(ids[:0], mask[:0], 2).tolist() == []
+    runs = torch.tensor([0, 0, 1, 1, 1, 1, 1, 2, 3])
+    assert run_chunks(runs, 9) == [(0, 9)]
+    assert run_chunks(runs, 3) == [(0, 2), (2, 5), (5, 8), (8, 9)]  # a long run is cut
+    assert run_chunks(runs, 1) == [(i, i + 1) for i in range(9)]
+    assert run_chunks(runs[:0], 3) == []
+
+
+@pytest.mark.parametrize("case", list(ROW_ORDERS))
+@pytest.mark.parametrize("micro_batch_size", [1, 3, 64])
+def test_shared_prompt_logprobs_equal_plain_forward(model, rollout, case, micro_batch_size):
+    sequences, mask, completion_mask = scored_batch(rollout, case)
+    args = (sequences, mask, rollout.prompt_length)
     plain = micro_batched_logprobs(model, *args, micro_batch_size=64)
-    grouped = grouped_logprobs(model, *args, group_size=G, micro_batch_size=micro_batch_size)
-    mask = rollout.completion_mask.bool()
-    torch.testing.assert_close(grouped[mask], plain[mask], atol=ATOL, rtol=RTOL)
-    with pytest.raises(ValueError, match="groups of 2"):
-        grouped_logprobs(model, *args, group_size=2, micro_batch_size=64)
+    shared = shared_prompt_logprobs(model, *args, micro_batch_size=micro_batch_size)
+    assert shared.shape == plain.shape
+    torch.testing.assert_close(shared[completion_mask], plain[completion_mask], atol=ATOL,
+                               rtol=RTOL)
 
 
-def test_grouped_sequence_logprobs_same_gradient(model):
-    G = 3
-    rollout = run(KVDecodeEngine(TextTokenizer()), model, G, max_new_tokens=24, temperature=1.0)
-    args = (rollout.sequences, rollout.attention_mask, rollout.prompt_length)
-    mask = rollout.completion_mask.bool()
-    weights = torch.randn(mask.shape, generator=torch.Generator().manual_seed(0))
+@pytest.mark.parametrize("case", list(RUNS))
+def test_shared_prompt_logprobs_prefill_each_run_once(model, rollout, case):
+    sequences, mask, _ = scored_batch(rollout, case)
+    recorder = CallRecorder(model)
+    shared_prompt_logprobs(recorder, sequences, mask, rollout.prompt_length, micro_batch_size=64)
+    assert recorder.prefill_rows() == RUNS[case]
+    assert len(recorder.calls) == 2  # one chunk: the prefill and the completions
+    recorder.calls.clear()
+    shared_prompt_logprobs(recorder, sequences, mask, rollout.prompt_length, micro_batch_size=3)
+    assert all(rows <= 3 for rows, _, _ in recorder.calls)
+    if case == "prompt-major":  # every run of 4 cut into 3 + 1 rows, each part prefilled once
+        assert recorder.prefill_rows() == 8
+
+
+def test_shared_prompt_sequence_logprobs_same_gradient(model, rollout):
+    sequences, mask, completion_mask = scored_batch(rollout, "uneven")
+    args = (sequences, mask, rollout.prompt_length)
+    weights = torch.randn(completion_mask.shape, generator=torch.Generator().manual_seed(0))
     results = []
-    for grouped in (False, True):
+    for score in (sequence_logprobs, shared_prompt_sequence_logprobs):
         model.zero_grad()
-        if grouped:
-            logp, entropy = grouped_sequence_logprobs(model, *args, group_size=G,
-                                                      with_entropy=True)
-        else:
-            logp, entropy = sequence_logprobs(model, *args, with_entropy=True)
-        (logp * weights * mask).sum().backward()
+        logp, entropy = score(model, *args, with_entropy=True)
+        (logp * weights * completion_mask).sum().backward()
         grads = [p.grad.clone() for p in model.parameters()]
-        results.append((logp[mask].detach(), entropy[mask], grads))
+        results.append((logp[completion_mask].detach(), entropy[completion_mask], grads))
     model.zero_grad()
     (plain_logp, plain_entropy, plain_grads), (logp, entropy, grads) = results
     torch.testing.assert_close(logp, plain_logp, atol=ATOL, rtol=RTOL)

@@ -1,4 +1,5 @@
-"""Teacher log-probs for a rollout: computed once, micro-batched, without grad, deduplicated."""
+"""Teacher log-probs for a rollout: computed once, micro-batched, without grad, deduplicated, each
+prompt run once."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ import time
 import torch
 from lightning.pytorch import Callback
 
-from rlad_pl.rollout import Rollout, micro_batched_logprobs
+from rlad_pl.rollout import Rollout, micro_batched_logprobs, shared_prompt_logprobs
+
+
+def first_occurrences(sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, inverse)``: the first row of each distinct sequence, in row order (so rows that
+    share a prompt stay consecutive), and for every row the index of its sequence in ``rows``."""
+    unique, inverse = torch.unique(sequences, dim=0, return_inverse=True)
+    rows = torch.arange(len(inverse), device=sequences.device)
+    first = rows.new_full((len(unique),), len(rows)).scatter_reduce(0, inverse, rows, reduce="amin")
+    is_first = torch.zeros_like(rows, dtype=torch.bool)
+    is_first[first] = True
+    return rows[is_first], (is_first.cumsum(0) - 1)[first[inverse]]
 
 
 class TeacherLogprobCache(Callback):
@@ -15,19 +27,24 @@ class TeacherLogprobCache(Callback):
 
     The RL module asks once per rollout and reuses the result in every update epoch and
     minibatch. Identical sequences within a rollout (frequent with short answers and ``G``
-    samples per prompt) are run through the teacher once. The module adds this callback only when
-    its method needs a teacher (never for ``grpo`` or ``alpha = 1``); list it under
-    ``trainer.callbacks`` to change its settings.
+    samples per prompt) are run through the teacher once, and each prompt is prefilled once for
+    its distinct completions (:func:`~rlad_pl.rollout.shared_prompt_logprobs`) instead of once per
+    row. The module adds this callback only when its method needs a teacher (never for ``grpo``
+    or ``alpha = 1``); list it under ``trainer.callbacks`` to change its settings.
 
     Args:
         micro_batch_size: sequences per teacher forward (``None``: the module's
             ``logprob_micro_batch_size``).
         dedup: run identical sequences once.
+        share_prompts: prefill each prompt once for its completions (``False``: every sequence
+            runs in full, as plain forwards; for comparisons).
     """
 
-    def __init__(self, micro_batch_size: int | None = None, dedup: bool = True) -> None:
+    def __init__(self, micro_batch_size: int | None = None, dedup: bool = True,
+                 share_prompts: bool = True) -> None:
         self.micro_batch_size = micro_batch_size
         self.dedup = dedup
+        self.share_prompts = share_prompts
         self._rollout_id: int | None = None
         self._teacher_logp: torch.Tensor | None = None
         self.last_seconds = 0.0
@@ -42,21 +59,17 @@ class TeacherLogprobCache(Callback):
         start = time.perf_counter()
         sequences, attention_mask = rollout.sequences, rollout.attention_mask
         if self.dedup:
-            unique, inverse = torch.unique(sequences, dim=0, return_inverse=True)
-            first = torch.full((unique.shape[0],), sequences.shape[0], device=sequences.device)
-            first = first.scatter_reduce(0, inverse, torch.arange(len(inverse), device=first.device),
-                                         reduce="amin")
+            rows, inverse = first_occurrences(sequences)
         else:
-            first = torch.arange(sequences.shape[0], device=sequences.device)
-            inverse = first
-        logp = micro_batched_logprobs(
-            teacher, sequences[first], attention_mask[first], rollout.prompt_length,
-            micro_batch_size=self.micro_batch_size or micro_batch_size, chunk_size=chunk_size,
-        )
+            rows = inverse = torch.arange(sequences.shape[0], device=sequences.device)
+        run = shared_prompt_logprobs if self.share_prompts else micro_batched_logprobs
+        logp = run(teacher, sequences[rows], attention_mask[rows], rollout.prompt_length,
+                   micro_batch_size=self.micro_batch_size or micro_batch_size,
+                   chunk_size=chunk_size)
         self._teacher_logp = logp[inverse]
         self._rollout_id = id(rollout)
         self.last_seconds = time.perf_counter() - start
-        self.last_hit_rate = 1.0 - len(first) / max(sequences.shape[0], 1)  # 0 rows: a rank idle
+        self.last_hit_rate = 1.0 - len(rows) / max(sequences.shape[0], 1)  # 0 rows: a rank idle
         self.calls += 1
         return self._teacher_logp
 

@@ -2,6 +2,7 @@
 
 from rlad_pl.rollout.base import Rollout, RolloutEngine, completion_mask_from_ids
 from rlad_pl.rollout.hf_generate import HFGenerateEngine
+from rlad_pl.rollout.kv_decode import shared_prompt_logprobs, shared_prompt_sequence_logprobs
 from rlad_pl.rollout.logprobs import (
     length_sorted_chunks,
     micro_batched_logprobs,
@@ -16,4 +17,6 @@ __all__ = [
     "length_sorted_chunks",
     "micro_batched_logprobs",
     "sequence_logprobs",
+    "shared_prompt_logprobs",
+    "shared_prompt_sequence_logprobs",
 ]

@@ -7,14 +7,16 @@ policy (16 prompts x 8 samples x 64 tokens, one CPU thread; benchmarks/results/t
 model's decode forwards the rest. This loop prefills each prompt once and copies its cache ``G``
 times, and draws each token by inverse-CDF sampling (one uniform per row).
 
-The same reuse serves scoring: :func:`grouped_sequence_logprobs` (with grad, for the update) and
-:func:`grouped_logprobs` (no grad, for the teacher) run each prompt once and the ``G`` completions
-with the prompt's cache, instead of ``G`` copies of the padded prompt.
+The same reuse serves scoring: :func:`shared_prompt_sequence_logprobs` (with grad) and
+:func:`shared_prompt_logprobs` (no grad; the teacher's default pass) run each prompt once for all
+consecutive rows that share it and the completions on that prompt's cache, instead of one copy of
+the padded prompt per row.
 """
 
 from __future__ import annotations
 
 import inspect
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -117,31 +119,58 @@ class KVDecodeEngine:
             tokens[:, :t + 1], self.tokenizer, eos_token_id=eos_token_id, pad_token_id=pad_token_id)
 
 
-def grouped_sequence_logprobs(
+def prompt_runs(sequences: torch.Tensor, attention_mask: torch.Tensor,
+                prompt_length: int) -> torch.Tensor:
+    """Run id ``[N]`` of each row, counting from 0: consecutive rows whose prompt (tokens and mask
+    of the first ``prompt_length`` columns) is equal share a run."""
+    P = prompt_length
+    changed = ((sequences[1:, :P] != sequences[:-1, :P])
+               | (attention_mask[1:, :P] != attention_mask[:-1, :P])).any(-1)
+    return torch.cat([changed.new_zeros(min(len(sequences), 1), dtype=torch.long),
+                      changed.cumsum(0)])
+
+
+def run_chunks(run: torch.Tensor, size: int) -> list[tuple[int, int]]:
+    """Row ranges ``[begin, end)`` of at most ``size`` consecutive rows made of whole runs; a run
+    longer than ``size`` starts a range and is cut every ``size`` rows (its last piece may share a
+    range with the runs after it)."""
+    ends = (torch.nonzero(run[1:] != run[:-1]).flatten() + 1).tolist() + [len(run)]
+    bounds = [0]
+    for start, end in pairwise([0, *ends]):
+        if end - bounds[-1] > size and start > bounds[-1]:
+            bounds.append(start)
+        while end - bounds[-1] > size:
+            bounds.append(bounds[-1] + size)
+    if bounds[-1] < len(run):
+        bounds.append(len(run))
+    return list(pairwise(bounds))
+
+
+def shared_prompt_sequence_logprobs(
     model: torch.nn.Module,
     sequences: torch.Tensor,
     attention_mask: torch.Tensor,
     prompt_length: int,
     *,
-    group_size: int,
     chunk_size: int | None = None,
     with_entropy: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`~rlad_pl.rollout.sequence_logprobs` for rows that share their prompt in groups of
-    ``group_size`` consecutive rows (a rollout): each prompt runs once and its KV cache is repeated
-    for the completions, so the model sees ``N / G`` prompts instead of ``N``. Differentiable (the
-    prompt's gradient sums over its completions, as with separate rows)."""
-    N, P, G = sequences.shape[0], prompt_length, group_size
-    if N % G or not (sequences[:, :P].view(N // G, G, P) == sequences[::G, None, :P]).all():
-        raise ValueError(f"rows do not come in groups of {G} with equal prompts")
+    """:func:`~rlad_pl.rollout.sequence_logprobs` with each run of consecutive rows sharing a prompt
+    (:func:`prompt_runs`) prefilling that prompt once; its KV cache is indexed out to the run's
+    rows for the completions. Differentiable (a prompt's gradient sums over its rows, as with
+    separate rows)."""
+    P = prompt_length
+    run = prompt_runs(sequences, attention_mask, P)
+    first = torch.ones_like(run, dtype=torch.bool)
+    first[1:] = run[1:] != run[:-1]
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=sequences[::G, :P], attention_mask=attention_mask[::G, :P],
-                position_ids=positions[::G, :P], use_cache=True, logits_to_keep=1)
-    logits = out.logits[:, -1:].repeat_interleave(G, 0)  # predicts completion token 0
+    out = model(input_ids=sequences[first, :P], attention_mask=attention_mask[first, :P],
+                position_ids=positions[first, :P], use_cache=True, logits_to_keep=1)
+    logits = out.logits[run, -1:]  # predicts completion token 0
     if sequences.shape[1] > P + 1:
         cache_key = _cache_keyword(model)
         cache = out[cache_key]
-        cache.batch_repeat_interleave(G)
+        cache.reorder_cache(run)
         rest = model(input_ids=sequences[:, P:-1], attention_mask=attention_mask[:, :-1],
                      position_ids=positions[:, P:-1], use_cache=True, **{cache_key: cache})
         logits = torch.cat([logits, rest.logits], 1)
@@ -154,22 +183,27 @@ def grouped_sequence_logprobs(
 
 
 @torch.no_grad()
-def grouped_logprobs(
+def shared_prompt_logprobs(
     model: torch.nn.Module,
     sequences: torch.Tensor,
     attention_mask: torch.Tensor,
     prompt_length: int,
     *,
-    group_size: int,
     micro_batch_size: int,
     chunk_size: int | None = None,
 ) -> torch.Tensor:
-    """:func:`grouped_sequence_logprobs` without grad, about ``micro_batch_size`` rows (whole
-    groups) at a time: the drop-in for :func:`~rlad_pl.rollout.micro_batched_logprobs` on a
-    rollout (teacher, reference, old policy)."""
-    step = max(1, micro_batch_size // group_size) * group_size
-    return torch.cat([
-        grouped_sequence_logprobs(model, sequences[i:i + step], attention_mask[i:i + step],
-                                  prompt_length, group_size=group_size, chunk_size=chunk_size)[0]
-        for i in range(0, sequences.shape[0], step)
-    ], 0)
+    """:func:`shared_prompt_sequence_logprobs` without grad, on chunks of at most
+    ``micro_batch_size`` rows (:func:`run_chunks`), each cut to its longest completion: the
+    drop-in for :func:`~rlad_pl.rollout.micro_batched_logprobs` (values past a row's completion
+    are arbitrary; 0 past its chunk's longest completion)."""
+    P = prompt_length
+    lengths = attention_mask[:, P:].sum(-1)
+    out = torch.zeros(sequences.shape[0], sequences.shape[1] - P, dtype=torch.float32,
+                      device=sequences.device)
+    for begin, end in run_chunks(prompt_runs(sequences, attention_mask, P), micro_batch_size):
+        width = P + max(int(lengths[begin:end].max()), 1)
+        logp, _ = shared_prompt_sequence_logprobs(
+            model, sequences[begin:end, :width], attention_mask[begin:end, :width], P,
+            chunk_size=chunk_size)
+        out[begin:end, :logp.shape[1]] = logp
+    return out
