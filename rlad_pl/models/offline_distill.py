@@ -12,6 +12,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from rlad_pl.models.loading import load_model, load_tokenizer
 from rlad_pl.models.sampling import score_records
 from rlad_pl.sft_data import held_out_splits
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--k", type=int, default=4, help="samples per prompt")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--max-new-tokens", type=int, default=320)
-    ap.add_argument("--seed", type=int, default=1, help="generator seed of the training split")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the training split and of the teacher's sampling")
     ap.add_argument("--val", type=int, nargs=2, default=[100, 998], metavar=("PER_LEVEL", "SEED"),
                     help="validation split (as in the SFT config), never used here")
     ap.add_argument("--test", type=int, nargs=2, default=[300, 999], metavar=("PER_LEVEL", "SEED"),
@@ -57,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     records = [r for lv in args.levels for r in task.generate(
         args.per_level, seed=args.seed, subset=lv, exclude=held_out)]
     model, tok = load_model(args.teacher).eval(), load_tokenizer(args.teacher)
+    torch.manual_seed(args.seed)
     pairs = rejection_sample(task, model, tok, records, k=args.k,
                              temperature=args.temperature, max_new_tokens=args.max_new_tokens)
     out = Path(args.out)
