@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--test-seed", type=int, default=999)
     ap.add_argument("--train-seed", type=int, default=1)
     ap.add_argument("--variance", type=int, default=0, help="training prompts per level")
-    ap.add_argument("--max-new-tokens", type=int, default=320)
+    ap.add_argument("--max-new-tokens", type=int, default=960)
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--out")
     args = ap.parse_args()

@@ -21,7 +21,7 @@ from rlad_pl.tasks import get_task
 
 
 def rejection_sample(task, model, tokenizer, records: Sequence[dict], *, k: int = 4,
-                     temperature: float = 1.0, max_new_tokens: int = 320,
+                     temperature: float = 1.0, max_new_tokens: int = 960,
                      unique: bool = True) -> list[dict]:
     """`{"prompt", "target", "subset"}` for every accepted (`correct`) teacher completion;
     with `unique`, identical completions of one prompt are kept once."""
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--per-level", type=int, default=500, help="training prompts per level")
     ap.add_argument("--k", type=int, default=4, help="samples per prompt")
     ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--max-new-tokens", type=int, default=320)
+    ap.add_argument("--max-new-tokens", type=int, default=960)
     ap.add_argument("--seed", type=int, default=1, help="seed of the training split and of the teacher's sampling")
     ap.add_argument("--val", type=int, nargs=2, default=[100, 998], metavar=("PER_LEVEL", "SEED"),
                     help="validation split (as in the SFT config), never used here")
