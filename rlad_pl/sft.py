@@ -56,7 +56,7 @@ class SFTModule(L.LightningModule):
         if (model is None) == (config is None):
             raise ValueError("give exactly one of `model` (to fine-tune) and `config` (scratch)")
         if model is not None:
-            self.model = load_model(model)
+            self.model = load_model(model).train()  # from_pretrained returns eval mode (no dropout)
         else:
             cfg = dict(config)
             hf_config = AutoConfig.for_model(

@@ -40,11 +40,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--teacher", default="tiny-kk-teacher")
     ap.add_argument("--task", default="knights_knaves")
-    ap.add_argument("--levels", nargs="+", default=["people3", "people4", "people5"])
+    ap.add_argument("--levels", nargs="+", default=["people3"])
     ap.add_argument("--per-level", type=int, default=500, help="training prompts per level")
     ap.add_argument("--k", type=int, default=4, help="samples per prompt")
     ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--max-new-tokens", type=int, default=960)
+    ap.add_argument("--max-new-tokens", type=int, default=384)
     ap.add_argument("--seed", type=int, default=1, help="seed of the training split and of the teacher's sampling")
     ap.add_argument("--val", type=int, nargs=2, default=[100, 998], metavar=("PER_LEVEL", "SEED"),
                     help="validation split (as in the SFT config), never used here")
