@@ -161,7 +161,9 @@ class RLADModule(LightningModule):
         method: ``rlad`` (TRRD ratio, the paper's method), ``grpo``, ``kdrl`` (GRPO + reverse-KL
             to the teacher), ``gkd`` (on-policy reverse-KL distillation, no task reward in the loss).
         group_size: ``G``, completions sampled per prompt (>= 2 for the reward-based methods).
-        temperature: sampling temperature of the training rollouts.
+        temperature: sampling temperature of the training rollouts. The student's (and the
+            reference's) log-probs in the objective are those of this sampling policy (logits /
+            temperature), so updates stay on-policy; the teacher's are at temperature 1.
         top_p: nucleus sampling threshold of the training rollouts (1.0 = off).
         max_new_tokens: completion length limit (longer completions are truncated).
         rollout_engine: ``hf_generate`` (Hugging Face ``generate``) or ``kv_decode`` (a plain
@@ -472,7 +474,8 @@ class RLADModule(LightningModule):
                                  for x in (old_logp, teacher_logp, ref_logp))
             logp, entropy = sequence_logprobs(
                 self.student, rollout.sequences[micro, :P + C], rollout.attention_mask[micro, :P + C],
-                P, chunk_size=h.logprob_chunk_size, with_entropy=with_entropy)
+                P, chunk_size=h.logprob_chunk_size, with_entropy=with_entropy,
+                temperature=h.temperature)
             old = logp.detach() if old is None else old
             loss, m = self.objective(logp, old, teacher, ref, A[micro], mask[micro, :C])
             # the share of the minibatch's aggregation this micro-batch carries
@@ -555,7 +558,8 @@ class RLADModule(LightningModule):
             with gathered(model) as full:
                 return micro_batched_logprobs(
                     full, rollout.sequences, rollout.attention_mask, rollout.prompt_length,
-                    micro_batch_size=h.logprob_micro_batch_size, chunk_size=h.logprob_chunk_size)
+                    micro_batch_size=h.logprob_micro_batch_size, chunk_size=h.logprob_chunk_size,
+                    temperature=h.temperature)
         finally:
             model.train(was_training)
 

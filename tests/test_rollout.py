@@ -75,6 +75,24 @@ def test_logprobs_match_the_sampling_distribution():
     assert torch.isfinite(entropy).all() and (entropy >= 0).all()
 
 
+def test_logprobs_at_a_temperature_are_the_tempered_policy():
+    """With ``temperature`` the log-probs are log_softmax(logits / T): the sampling policy."""
+    model, tokenizer = random_qwen3()
+    enc = encode(tokenizer)
+    with torch.no_grad():
+        gen = model.generate(**enc, do_sample=False, max_new_tokens=6, output_logits=True,
+                             return_dict_in_generate=True, eos_token_id=-1,
+                             pad_token_id=tokenizer.pad_token_id)
+    P = enc["input_ids"].shape[1]
+    mask = torch.cat([enc["attention_mask"], torch.ones(2, 6, dtype=torch.long)], 1)
+    plain, _ = sequence_logprobs(model, gen.sequences, mask, P)
+    tempered, _ = sequence_logprobs(model, gen.sequences, mask, P, temperature=0.6)
+    expected = torch.log_softmax(torch.stack(gen.logits, 1).float() / 0.6, -1)
+    expected = expected.gather(-1, gen.sequences[:, P:, None])[..., 0]
+    torch.testing.assert_close(tempered, expected, atol=1e-5, rtol=1e-5)
+    assert (tempered - plain).abs().max() > 1e-3  # greedy tokens get likelier when sharpened
+
+
 def test_padding_never_gives_nonfinite_logprobs_or_grads():
     model, tokenizer = random_qwen3()
     enc = encode(tokenizer)

@@ -15,9 +15,11 @@ def sequence_logprobs(
     *,
     chunk_size: int | None = None,
     with_entropy: bool = False,
+    temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``log pi(y_t | x, y_<t)`` on the completion positions ``[N, C]`` (float32), and optionally
-    the policy entropy there (detached).
+    the policy entropy there (detached). ``temperature`` divides the logits: the log-probs of the
+    policy that sampled at that temperature.
 
     Position ids follow the attention mask, exactly as ``generate`` numbers left-padded prompts,
     so the log-probs equal the sampling distribution's. Only the last ``C + 1`` positions' logits
@@ -32,6 +34,8 @@ def sequence_logprobs(
         logits_to_keep=C + 1,
         use_cache=False,
     ).logits[:, :-1]
+    if temperature != 1.0:
+        logits = logits / temperature
     logp = completion_logprobs(logits, sequences[:, prompt_length:], chunk_size=chunk_size)
     entropy = None
     if with_entropy:
@@ -57,6 +61,7 @@ def micro_batched_logprobs(
     *,
     micro_batch_size: int,
     chunk_size: int | None = None,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
     """:func:`sequence_logprobs` without grad, ``micro_batch_size`` rows at a time; rows are
     grouped by completion length and each group is cut to its longest completion (positions
@@ -68,6 +73,6 @@ def micro_batched_logprobs(
     for chunk in length_sorted_chunks(lengths, rows, micro_batch_size):
         width = prompt_length + max(int(lengths[chunk].max()), 1)
         logp, _ = sequence_logprobs(model, sequences[chunk, :width], attention_mask[chunk, :width],
-                                    prompt_length, chunk_size=chunk_size)
+                                    prompt_length, chunk_size=chunk_size, temperature=temperature)
         out[chunk, :logp.shape[1]] = logp
     return out
