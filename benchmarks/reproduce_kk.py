@@ -539,7 +539,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help=f"also RLAD with alpha in {ALPHAS} on the first seed")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs/reproduce_kk"))
     ap.add_argument("--warm-start-configs", nargs="*",
-                    default=["configs/sft_student.yaml", "configs/sft_teacher.yaml"],
+                    default=["configs/sft_student.yaml", "configs/sft_teacher.yaml",
+                             "configs/sft_teacher_stage2.yaml"],
                     help="SFT configs that trained the embedded student and teacher: their "
                          "training puzzles are kept out of the test split")
     ap.add_argument("--quick", action="store_true",
