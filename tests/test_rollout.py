@@ -58,16 +58,21 @@ def test_greedy_is_deterministic():
     assert torch.equal(a.sequences[0], a.sequences[1])
 
 
-def test_logprobs_match_the_sampling_distribution():
-    """Teacher-forced log-probs of left-padded rollouts equal generate's own step scores."""
+def greedy_with_logits():
+    """A random model, 6 greedy tokens per prompt with generate's own logits, mask, prompt width."""
     model, tokenizer = random_qwen3()
     enc = encode(tokenizer)
     with torch.no_grad():
         gen = model.generate(**enc, do_sample=False, max_new_tokens=6, output_logits=True,
                              return_dict_in_generate=True, eos_token_id=-1,
                              pad_token_id=tokenizer.pad_token_id)
-    P = enc["input_ids"].shape[1]
     mask = torch.cat([enc["attention_mask"], torch.ones(2, 6, dtype=torch.long)], 1)
+    return model, gen, mask, enc["input_ids"].shape[1]
+
+
+def test_logprobs_match_the_sampling_distribution():
+    """Teacher-forced log-probs of left-padded rollouts equal generate's own step scores."""
+    model, gen, mask, P = greedy_with_logits()
     logp, entropy = sequence_logprobs(model, gen.sequences, mask, P, with_entropy=True)
     expected = torch.log_softmax(torch.stack(gen.logits, 1).float(), -1)
     expected = expected.gather(-1, gen.sequences[:, P:, None])[..., 0]
@@ -77,14 +82,7 @@ def test_logprobs_match_the_sampling_distribution():
 
 def test_logprobs_at_a_temperature_are_the_tempered_policy():
     """With ``temperature`` the log-probs are log_softmax(logits / T): the sampling policy."""
-    model, tokenizer = random_qwen3()
-    enc = encode(tokenizer)
-    with torch.no_grad():
-        gen = model.generate(**enc, do_sample=False, max_new_tokens=6, output_logits=True,
-                             return_dict_in_generate=True, eos_token_id=-1,
-                             pad_token_id=tokenizer.pad_token_id)
-    P = enc["input_ids"].shape[1]
-    mask = torch.cat([enc["attention_mask"], torch.ones(2, 6, dtype=torch.long)], 1)
+    model, gen, mask, P = greedy_with_logits()
     plain, _ = sequence_logprobs(model, gen.sequences, mask, P)
     tempered, _ = sequence_logprobs(model, gen.sequences, mask, P, temperature=0.6)
     expected = torch.log_softmax(torch.stack(gen.logits, 1).float() / 0.6, -1)
