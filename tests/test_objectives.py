@@ -338,4 +338,11 @@ def test_completion_logprobs_and_entropy():
     masked[..., :5] = -INF  # e.g. a masked vocabulary: p log p = 0 there
     assert torch.isfinite(token_entropy(masked)).all()
     assert completion_logprobs(logits.detach().bfloat16(), tokens).dtype == torch.float32
+    cold = logits.detach() / 0.6  # temperature 0.6, scaled chunk by chunk
+    for chunk in (None, 3):
+        assert torch.allclose(completion_logprobs(logits.detach(), tokens, chunk_size=chunk,
+                                                  temperature=0.6),
+                              completion_logprobs(cold, tokens), atol=1e-6)
+        assert torch.allclose(token_entropy(logits, chunk_size=chunk, temperature=0.6),
+                              token_entropy(cold), atol=1e-6)
     assert completion_logprobs(logits[:, :0], tokens[:, :0]).shape == (2, 0)

@@ -21,7 +21,7 @@ from rlad_pl.tasks import get_task
 
 
 def rejection_sample(task, model, tokenizer, records: Sequence[dict], *, k: int = 4,
-                     temperature: float = 1.0, max_new_tokens: int = 960,
+                     temperature: float = 1.0, max_new_tokens: int = 384,
                      unique: bool = True) -> list[dict]:
     """`{"prompt", "target", "subset"}` for every accepted (`correct`) teacher completion;
     with `unique`, identical completions of one prompt are kept once."""

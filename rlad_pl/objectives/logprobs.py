@@ -23,15 +23,23 @@ def _dtype(logits: Tensor) -> torch.dtype:
     return torch.promote_types(logits.dtype, torch.float32)
 
 
-def completion_logprobs(logits: Tensor, tokens: Tensor, *, chunk_size: int | None = None) -> Tensor:
-    """``log pi(tokens) [B, T]`` from ``logits [B, T, V]`` (float32; float64 for float64 logits).
+def _scaled(logits: Tensor, temperature: float) -> Tensor:
+    """``logits / temperature`` (no copy at temperature 1)."""
+    return logits if temperature == 1.0 else logits / temperature
+
+
+def completion_logprobs(logits: Tensor, tokens: Tensor, *, chunk_size: int | None = None,
+                        temperature: float = 1.0) -> Tensor:
+    """``log pi(tokens) [B, T]`` from ``logits [B, T, V]`` (float32; float64 for float64 logits),
+    ``pi = softmax(logits / temperature)`` (scaled chunk by chunk, so ``chunk_size`` still bounds
+    the full-vocabulary memory).
 
     ``logits`` must already be aligned with ``tokens`` (the caller shifts by one). Padding
     positions must hold a valid token id (e.g. the pad id); their value is meaningless.
     """
     B, T = tokens.shape
     out = [
-        torch.log_softmax(logits[:, t], dim=-1, dtype=_dtype(logits))
+        torch.log_softmax(_scaled(logits[:, t], temperature), dim=-1, dtype=_dtype(logits))
         .gather(-1, tokens[:, t, None])
         .squeeze(-1)
         for t in _chunks(T, chunk_size)
@@ -40,12 +48,14 @@ def completion_logprobs(logits: Tensor, tokens: Tensor, *, chunk_size: int | Non
 
 
 @torch.no_grad()
-def token_entropy(logits: Tensor, *, chunk_size: int | None = None) -> Tensor:
-    """Entropy ``H = -sum_v p_v log p_v`` of the distribution at each position, ``[B, T]``."""
+def token_entropy(logits: Tensor, *, chunk_size: int | None = None,
+                  temperature: float = 1.0) -> Tensor:
+    """Entropy ``H = -sum_v p_v log p_v`` of ``p = softmax(logits / temperature)`` at each
+    position, ``[B, T]``."""
     B, T = logits.shape[:2]
     out = []
     for t in _chunks(T, chunk_size):
-        logp = torch.log_softmax(logits[:, t], dim=-1, dtype=_dtype(logits))
+        logp = torch.log_softmax(_scaled(logits[:, t], temperature), dim=-1, dtype=_dtype(logits))
         finite = logp.clamp(min=torch.finfo(logp.dtype).min)  # p = 0 where logp = -inf
         out.append(-torch.linalg.vecdot(logp.exp(), finite))
     return torch.cat(out, dim=1) if out else logits.new_zeros(B, 0, dtype=_dtype(logits))

@@ -34,13 +34,12 @@ def sequence_logprobs(
         logits_to_keep=C + 1,
         use_cache=False,
     ).logits[:, :-1]
-    if temperature != 1.0:
-        logits = logits / temperature
-    logp = completion_logprobs(logits, sequences[:, prompt_length:], chunk_size=chunk_size)
+    logp = completion_logprobs(logits, sequences[:, prompt_length:], chunk_size=chunk_size,
+                               temperature=temperature)
     entropy = None
     if with_entropy:
         with torch.no_grad():
-            entropy = token_entropy(logits.detach(), chunk_size=chunk_size)
+            entropy = token_entropy(logits.detach(), chunk_size=chunk_size, temperature=temperature)
     return logp, entropy
 
 
