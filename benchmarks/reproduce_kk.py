@@ -34,8 +34,10 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -390,6 +392,30 @@ def evaluate_student(hf_dir: Path, task, split, *, k: int, max_new_tokens: int,
     return {"levels": per_level, "avg": average_levels(per_level)}
 
 
+def evaluate_cached(run_dir: Path, task, split, sampling: dict, key: dict) -> dict:
+    """Test results of the run in `run_dir`, from its test_eval.json when made for `key`."""
+    cache = run_dir / "test_eval.json"
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    if cached.get("key") == key:
+        say(f"test results of {run_dir} already computed ({cache})")
+        return cached["test"]
+    say(f"evaluate {run_dir} on {len(next(iter(split.values())))} puzzles/level")
+    test = evaluate_student(run_dir / "hf_model", task, split, **sampling)
+    cache.write_text(json.dumps({"key": key, "test": test}, indent=1) + "\n")
+    return test
+
+
+def evaluate_all(runs, runs_dir: Path, task, split, test_info: dict, sampling: dict,
+                 jobs: int) -> dict:
+    """Test results of every run, `jobs` evaluation processes at a time."""
+    key = {"split": test_info["fingerprint"], **sampling}
+    dirs = {run: runs_dir / run.name / f"seed{run.seed}" for run in runs}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {run: pool.submit(evaluate_cached, d, task, split, sampling, key)
+                   for run, d in dirs.items()}
+        return {run: future.result() for run, future in futures.items()}
+
+
 # ------------------------------------------------------------------------------- reporting
 def mean_std(values) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
@@ -533,8 +559,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, help="optimizer steps per run (default: the RL "
                                               "configs' trainer.max_steps)")
+    ap.add_argument("--val-every", type=int, help="validate every this many steps (default: "
+                                                  "the RL configs' trainer.val_check_interval)")
     ap.add_argument("--test-per-level", type=int, default=500)
     ap.add_argument("--eval-samples", type=int, default=4, help="k samples per test puzzle")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="trainings (and evaluations) run at a time; with 2, give each process "
+                         "one thread (OMP_NUM_THREADS=1) on a 2-core machine")
     ap.add_argument("--ablation", action="store_true",
                     help=f"also RLAD with alpha in {ALPHAS} on the first seed")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs/reproduce_kk"))
@@ -548,6 +579,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                          f"{QUICK['test_per_level']} test puzzles per level, smaller batches and "
                          "max_new_tokens); outputs go to --runs-dir, never benchmarks/results")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.quick:
         args.steps, args.seeds = QUICK["steps"], args.seeds[:1]
         args.test_per_level = QUICK["test_per_level"]
@@ -586,41 +619,46 @@ def read_setting(args) -> Setting:
         raise SystemExit(f"{CONFIGS['offline']} trains another student or other levels than "
                          "the RL configs")
     steps = args.steps or dotted_get(base, "trainer.max_steps")
-    return Setting(configs, steps, min(dotted_get(base, "trainer.val_check_interval"), steps),
+    val_every = args.val_every or dotted_get(base, "trainer.val_check_interval")
+    return Setting(configs, steps, min(val_every, steps),
                    task, list(task.subsets), dotted_get(base, "model.init_args.alpha"))
 
 
-def train_all(runs: list[Run], setting: Setting, runs_dir: Path, quick: bool) -> dict:
-    """Train every run not yet finished; run.json of each run (with how long it took)."""
-    records = {}
-    for run in runs:
-        run_dir = runs_dir / run.name / f"seed{run.seed}"
-        done = run_dir / "run.json"
-        if done.exists() and (run_dir / "hf_model").exists():
-            say(f"skip {run.name} seed {run.seed}: {run_dir / 'hf_model'} exists")
-            records[run] = {**json.loads(done.read_text()), "skipped": True}
-            continue
-        if run_dir.exists():
-            say(f"removing the unfinished run {run_dir}")
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
-        say(f"train {run.name} seed {run.seed} -> {run_dir}")
-        if run.method == "offline":
-            overrides = sft_overrides(run, setting.steps, setting.val_interval, runs_dir,
-                                      run_dir, quick)
-            max_new = QUICK["max_new_tokens"] if quick else \
-                dotted_get(setting.configs["offline"], "model.init_args.max_new_tokens")
-            record = train_offline(run, CONFIGS["offline"], overrides, run_dir,
-                                   dotted_get(setting.rl_base, "model.init_args.teacher"),
-                                   max_new, quick)
-        else:
-            overrides = rl_overrides(run, setting.steps, setting.val_interval, runs_dir, quick)
-            record = train_rl(run, CONFIGS[run.method], overrides, run_dir)
-        record["overrides"] = overrides
-        done.write_text(json.dumps(record, indent=1) + "\n")
-        say(f"done {run.name} seed {run.seed} in {record['seconds']:.0f} s")
-        records[run] = record
-    return records
+def train_one(run: Run, setting: Setting, runs_dir: Path, quick: bool) -> dict:
+    """Train `run` unless finished already; its run.json record (with how long it took)."""
+    run_dir = runs_dir / run.name / f"seed{run.seed}"
+    done = run_dir / "run.json"
+    if done.exists() and (run_dir / "hf_model").exists():
+        say(f"skip {run.name} seed {run.seed}: {run_dir / 'hf_model'} exists")
+        return {**json.loads(done.read_text()), "skipped": True}
+    if run_dir.exists():
+        say(f"removing the unfinished run {run_dir}")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    say(f"train {run.name} seed {run.seed} -> {run_dir}")
+    if run.method == "offline":
+        overrides = sft_overrides(run, setting.steps, setting.val_interval, runs_dir,
+                                  run_dir, quick)
+        max_new = QUICK["max_new_tokens"] if quick else \
+            dotted_get(setting.configs["offline"], "model.init_args.max_new_tokens")
+        record = train_offline(run, CONFIGS["offline"], overrides, run_dir,
+                               dotted_get(setting.rl_base, "model.init_args.teacher"),
+                               max_new, quick)
+    else:
+        overrides = rl_overrides(run, setting.steps, setting.val_interval, runs_dir, quick)
+        record = train_rl(run, CONFIGS[run.method], overrides, run_dir)
+    record["overrides"] = overrides
+    done.write_text(json.dumps(record, indent=1) + "\n")
+    say(f"done {run.name} seed {run.seed} in {record['seconds']:.0f} s")
+    return record
+
+
+def train_all(runs: list[Run], setting: Setting, runs_dir: Path, quick: bool,
+              jobs: int) -> dict:
+    """Train every run not yet finished, `jobs` subprocesses at a time in plan order."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {run: pool.submit(train_one, run, setting, runs_dir, quick) for run in runs}
+        return {run: future.result() for run, future in futures.items()}
 
 
 def build_test_split(runs: list[Run], setting: Setting, args, runs_dir: Path):
@@ -681,6 +719,10 @@ def header_lines(args, setting: Setting, test_info: dict, sampling: dict, starte
         (f"Total wall time: {total:.0f} s ({skipped} of {n_runs} runs were already trained and "
          "skipped; their run times come from their run.json)"),
         "",
+        (f"{args.jobs} training(s) at a time (plan order: seed-major, then the ablation), each "
+         f"process with OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; the run "
+         "times below were measured under that load."),
+        "",
         (f"Budget, identical for every method and seed: {setting.steps} optimizer steps, seeds "
          f"{args.seeds}, validation every {setting.val_interval} steps. RL ("
          f"{', '.join(CONFIGS[m] for m in RL_METHODS)}): {prompts} prompts x "
@@ -712,7 +754,7 @@ def main(argv=None) -> None:
     runs = plan_runs(args.methods, args.seeds, args.ablation, setting.config_alpha)
     say(f"{len(runs)} runs of {setting.steps} steps: "
         + ", ".join(f"{r.name}/seed{r.seed}" for r in runs))
-    records = train_all(runs, setting, runs_dir, args.quick)
+    records = train_all(runs, setting, runs_dir, args.quick, args.jobs)
 
     say("building the test split")
     split, test_info = build_test_split(runs, setting, args, runs_dir)
@@ -724,19 +766,9 @@ def main(argv=None) -> None:
                 "temperature": dotted_get(base, "model.init_args.eval_temperature"),
                 "top_p": dotted_get(base, "model.init_args.eval_top_p"),
                 "seed": test_info["seed"]}
-    results = []
-    for run in runs:
-        run_dir = runs_dir / run.name / f"seed{run.seed}"
-        cache, key = run_dir / "test_eval.json", {"split": test_info["fingerprint"], **sampling}
-        cached = json.loads(cache.read_text()) if cache.exists() else {}
-        if cached.get("key") == key:
-            say(f"test results of {run.name} seed {run.seed} already computed ({cache})")
-            test = cached["test"]
-        else:
-            say(f"evaluate {run.name} seed {run.seed} on {args.test_per_level} puzzles/level")
-            test = evaluate_student(run_dir / "hf_model", setting.task, split, **sampling)
-            cache.write_text(json.dumps({"key": key, "test": test}, indent=1) + "\n")
-        results.append(collect(run, records[run], run_dir, test, setting.config_alpha))
+    tests = evaluate_all(runs, runs_dir, setting.task, split, test_info, sampling, args.jobs)
+    results = [collect(run, records[run], runs_dir / run.name / f"seed{run.seed}", tests[run],
+                       setting.config_alpha) for run in runs]
 
     names = {"grpo": "GRPO", "kdrl": "KDRL", "rlad": f"RLAD (alpha {setting.config_alpha:g})",
              "offline": "Offline distillation"}

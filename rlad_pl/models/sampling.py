@@ -7,25 +7,25 @@ from collections.abc import Sequence
 
 import torch
 
+from rlad_pl.rollout.kv_decode import KVDecodeEngine
+
 
 @torch.no_grad()
 def sample_completions(model, tokenizer, prompts: Sequence[str], *, num_samples: int = 1,
                        max_new_tokens: int = 400, temperature: float = 0.0,
                        top_p: float = 1.0) -> list[str]:
     """Completions, prompt-major (`num_samples` consecutive rows per prompt); greedy when
-    `temperature` is 0. Special tokens (eos, pad) are dropped from the text."""
+    `temperature` is 0. Decoded by the RL rollout's KV-cache engine, so texts are exactly what an
+    RL rollout would score (EOS and padding dropped) and sampling follows the same distribution."""
     enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-    enc = {k: v.to(model.device) for k, v in enc.items()}
-    sampling = temperature > 0
-    extra = {"temperature": temperature, "top_p": top_p, "top_k": 0} if sampling else {}
     was_training = model.training
     model.eval()
-    out = model.generate(
-        **enc, do_sample=sampling, num_return_sequences=num_samples,
-        max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, **extra)
+    rollout = KVDecodeEngine(tokenizer).generate(
+        model, enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device),
+        num_samples=num_samples, max_new_tokens=max_new_tokens, temperature=temperature,
+        top_p=top_p, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     model.train(was_training)
-    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return rollout.texts
 
 
 def score_records(task, model, tokenizer, records: Sequence[dict], *, batch_size: int = 256,
