@@ -76,6 +76,7 @@ BUDGET_KEYS = (
 REWARD_TAG = "train/reward/mean"
 ZERO_VARIANCE_TAG = "train/zero_variance_frac"
 RL_VAL_TAG = "val/accuracy/mean"
+WARM_START = "warm_start"  # results name of the untrained student
 SFT_VAL_TAG = "val/acc/mean"  # rlad_pl.sft.SFTModule's greedy validation accuracy
 # --quick: a smoke of the whole pipeline, not a measurement.
 QUICK = {"steps": 2, "test_per_level": 10, "max_new_tokens": 128, "prompts_per_step": 2,
@@ -185,9 +186,11 @@ def run_subprocess(cmd: list[str], log_path: Path) -> float:
     return time.time() - start
 
 
-def rl_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, quick: bool) -> dict:
-    """The CLI overrides of an RL run: budget, seeds, where it logs (and the smoke sizes)."""
-    out = {"seed_everything": run.seed, "model.init_args.seed": run.seed,
+def rl_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, quick: bool,
+                 rl_set: dict | None = None) -> dict:
+    """The CLI overrides of an RL run: `rl_set` (--set, every RL method alike), budget, seeds,
+    where it logs (and the smoke sizes)."""
+    out = {**(rl_set or {}), "seed_everything": run.seed, "model.init_args.seed": run.seed,
            "data.init_args.seed": run.seed, "trainer.max_steps": steps,
            "trainer.val_check_interval": val_interval,
            "trainer.logger.init_args.save_dir": str(runs_dir),
@@ -376,10 +379,10 @@ def average_levels(per_level: dict[str, dict]) -> dict:
     return {k: statistics.fmean(m[k] for m in per_level.values()) for k in keys}
 
 
-def evaluate_student(hf_dir: Path, task, split, *, k: int, max_new_tokens: int,
+def evaluate_student(model_path: str, task, split, *, k: int, max_new_tokens: int,
                      temperature: float, top_p: float, seed: int) -> dict:
-    """Greedy and k-sample evaluation of an exported student on the test split."""
-    model, tokenizer = load_model(str(hf_dir)).eval(), load_tokenizer(str(hf_dir))
+    """Greedy and k-sample evaluation of a student (path or short name) on the test split."""
+    model, tokenizer = load_model(model_path).eval(), load_tokenizer(model_path)
     per_level = {}
     for lv, records in split.items():
         greedy = score_records(task, model, tokenizer, records, max_new_tokens=max_new_tokens,
@@ -392,28 +395,30 @@ def evaluate_student(hf_dir: Path, task, split, *, k: int, max_new_tokens: int,
     return {"levels": per_level, "avg": average_levels(per_level)}
 
 
-def evaluate_cached(run_dir: Path, task, split, sampling: dict, key: dict) -> dict:
-    """Test results of the run in `run_dir`, from its test_eval.json when made for `key`."""
-    cache = run_dir / "test_eval.json"
+def evaluate_cached(model: str, cache: Path, task, split, sampling: dict, key: dict) -> dict:
+    """Test results of `model` (a path or short name), from `cache` when made for `key`."""
     cached = json.loads(cache.read_text()) if cache.exists() else {}
     if cached.get("key") == key:
-        say(f"test results of {run_dir} already computed ({cache})")
+        say(f"test results of {model} already computed ({cache})")
         return cached["test"]
-    say(f"evaluate {run_dir} on {len(next(iter(split.values())))} puzzles/level")
-    test = evaluate_student(run_dir / "hf_model", task, split, **sampling)
+    say(f"evaluate {model} on {len(next(iter(split.values())))} puzzles/level")
+    test = evaluate_student(model, task, split, **sampling)
     cache.write_text(json.dumps({"key": key, "test": test}, indent=1) + "\n")
     return test
 
 
-def evaluate_all(runs, runs_dir: Path, task, split, test_info: dict, sampling: dict,
-                 jobs: int) -> dict:
-    """Test results of every run, `jobs` evaluation processes at a time."""
+def evaluate_all(runs, runs_dir: Path, student: str, task, split, test_info: dict,
+                 sampling: dict, jobs: int) -> dict:
+    """Test results of every run's exported student and of the warm-start `student` (key
+    WARM_START), `jobs` evaluation processes at a time."""
     key = {"split": test_info["fingerprint"], **sampling}
-    dirs = {run: runs_dir / run.name / f"seed{run.seed}" for run in runs}
+    models = {run: (str(runs_dir / run.name / f"seed{run.seed}" / "hf_model"),
+                    runs_dir / run.name / f"seed{run.seed}" / "test_eval.json") for run in runs}
+    models[WARM_START] = (student, runs_dir / "warm_start_test_eval.json")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {run: pool.submit(evaluate_cached, d, task, split, sampling, key)
-                   for run, d in dirs.items()}
-        return {run: future.result() for run, future in futures.items()}
+        futures = {name: pool.submit(evaluate_cached, model, cache, task, split, sampling, key)
+                   for name, (model, cache) in models.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 # ------------------------------------------------------------------------------- reporting
@@ -469,15 +474,18 @@ def equal_time_rows(results, labels) -> tuple[float, list[list]]:
 
 
 def write_report(path: Path, header: list[str], results, labels, ablation: dict[str, float],
-                 ablation_seed: int, levels, k: int) -> None:
-    """kk_table.md: test tables at equal steps, the equal-wall-time table, malformed rates and
-    reward-variance shares, and the alpha ablation (`ablation`: run name -> alpha)."""
+                 ablation_seed: int, levels, k: int, warm_start: dict) -> None:
+    """kk_table.md: test tables at equal steps (with the `warm_start` student's test results as
+    the first row), the equal-wall-time table, malformed rates and reward-variance shares, and
+    the alpha ablation (`ablation`: run name -> alpha)."""
     parts = ["\n".join(header)]
+    with_start = [{"name": WARM_START, "test": warm_start, "variance_share": None}, *results]
+    start_labels = {WARM_START: "Warm start (the student before training)", **labels}
     for metric, title in (("greedy_accuracy", "Greedy accuracy"),
                           ("mean_at_k", f"Sampled mean@{k}"),
                           ("pass_at_k", f"Sampled pass@{k} (unbiased)")):
         parts.append(f"## {title} on the test split, equal steps (mean ± std over seeds)\n\n"
-                     + method_table(results, labels, levels, metric))
+                     + method_table(with_start, start_labels, levels, metric))
     t_star, rows = equal_time_rows(results, labels)
     parts.append(
         "## Equal wall time\n\n"
@@ -490,12 +498,12 @@ def write_report(path: Path, header: list[str], results, labels, ablation: dict[
         + markdown_table(["method", "mean run time (s)", "val Avg at that time",
                           "steps done (per seed)", "val Avg at the end"], rows))
     rows = [[label,
-             fmt_mean_std(r["test"]["avg"]["greedy_malformed"] for r in results
+             fmt_mean_std(r["test"]["avg"]["greedy_malformed"] for r in with_start
                           if r["name"] == name),
-             fmt_mean_std(r["test"]["avg"]["sampled_malformed"] for r in results
+             fmt_mean_std(r["test"]["avg"]["sampled_malformed"] for r in with_start
                           if r["name"] == name),
-             fmt_mean_std(r.get("variance_share") for r in results if r["name"] == name)]
-            for name, label in labels.items()]
+             fmt_mean_std(r.get("variance_share") for r in with_start if r["name"] == name)]
+            for name, label in start_labels.items()]
     parts.append(
         "## Malformed outputs and groups with reward variance\n\n"
         "Malformed: share of test completions whose answer could not be read (format broken or "
@@ -552,6 +560,24 @@ def plot_curves(path: Path, results, labels) -> None:
 
 
 # ------------------------------------------------------------------------------------ main
+def parse_settings(items: list[str]) -> dict:
+    """{"a.b": value} from ["a.b=VALUE", ...], VALUE read as YAML (numbers, lists, null; also
+    "5e-5", which YAML 1.1 reads as a string)."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key or key.startswith("-"):
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with a dotted config key")
+        value = yaml.safe_load(text)
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", nargs="+", choices=[*RL_METHODS, "offline"],
@@ -561,6 +587,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                               "configs' trainer.max_steps)")
     ap.add_argument("--val-every", type=int, help="validate every this many steps (default: "
                                                   "the RL configs' trainer.val_check_interval)")
+    ap.add_argument("--set", dest="rl_set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a dotted key of every RL config alike, e.g. "
+                         "model.init_args.lr=5e-5 (repeatable; VALUE is read as YAML)")
     ap.add_argument("--test-per-level", type=int, default=500)
     ap.add_argument("--eval-samples", type=int, default=4, help="k samples per test puzzle")
     ap.add_argument("--jobs", type=int, default=1,
@@ -581,6 +610,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    try:
+        args.rl_set = parse_settings(args.rl_set)
+    except ValueError as err:
+        ap.error(str(err))
     if args.quick:
         args.steps, args.seeds = QUICK["steps"], args.seeds[:1]
         args.test_per_level = QUICK["test_per_level"]
@@ -596,6 +629,7 @@ class Setting:
     task: object
     levels: list[str]
     config_alpha: float
+    rl_set: dict
 
     @property
     def rl_base(self) -> dict:
@@ -606,6 +640,8 @@ def read_setting(args) -> Setting:
     """Load the configs, check that the RL budgets agree and the offline config fine-tunes the
     same student on the same levels."""
     configs = {m: load_config(REPO / path) for m, path in CONFIGS.items()}
+    for m in RL_METHODS:
+        configs[m] = apply_overrides(configs[m], args.rl_set)
     mismatches = budget_mismatches({m: configs[m] for m in RL_METHODS}, BUDGET_KEYS)
     if mismatches:
         raise SystemExit("the RL configs' budgets differ:\n  " + "\n  ".join(mismatches))
@@ -621,7 +657,8 @@ def read_setting(args) -> Setting:
     steps = args.steps or dotted_get(base, "trainer.max_steps")
     val_every = args.val_every or dotted_get(base, "trainer.val_check_interval")
     return Setting(configs, steps, min(val_every, steps),
-                   task, list(task.subsets), dotted_get(base, "model.init_args.alpha"))
+                   task, list(task.subsets), dotted_get(base, "model.init_args.alpha"),
+                   args.rl_set)
 
 
 def train_one(run: Run, setting: Setting, runs_dir: Path, quick: bool) -> dict:
@@ -645,7 +682,8 @@ def train_one(run: Run, setting: Setting, runs_dir: Path, quick: bool) -> dict:
                                dotted_get(setting.rl_base, "model.init_args.teacher"),
                                max_new, quick)
     else:
-        overrides = rl_overrides(run, setting.steps, setting.val_interval, runs_dir, quick)
+        overrides = rl_overrides(run, setting.steps, setting.val_interval, runs_dir, quick,
+                                 setting.rl_set)
         record = train_rl(run, CONFIGS[run.method], overrides, run_dir)
     record["overrides"] = overrides
     done.write_text(json.dumps(record, indent=1) + "\n")
@@ -666,7 +704,7 @@ def build_test_split(runs: list[Run], setting: Setting, args, runs_dir: Path):
     exclude = []
     for seed in sorted({r.seed for r in runs if r.method != "offline"}):
         overrides = rl_overrides(Run("rlad", seed), setting.steps, setting.val_interval,
-                                 runs_dir, args.quick)
+                                 runs_dir, args.quick, setting.rl_set)
         exclude += rl_split_records(dotted_get(apply_overrides(setting.rl_base, overrides),
                                                "data.init_args"))
     warm_start = []
@@ -706,7 +744,8 @@ def collect(run: Run, record: dict, run_dir: Path, test: dict, config_alpha: flo
 
 
 def header_lines(args, setting: Setting, test_info: dict, sampling: dict, started: float,
-                 total: float, skipped: int, n_runs: int, machine: str, command: str) -> list:
+                 total: float, skipped: int, n_runs: int, train_seconds: float, machine: str,
+                 command: str) -> list:
     h = dotted_get(setting.rl_base, "model.init_args")
     prompts = QUICK["prompts_per_step"] if args.quick else \
         dotted_get(setting.rl_base, "data.init_args.prompts_per_step")
@@ -716,8 +755,9 @@ def header_lines(args, setting: Setting, test_info: dict, sampling: dict, starte
         f"Command: `{command}`  ",
         f"Machine: {machine}  ",
         f"Date: {datetime.fromtimestamp(started, timezone.utc):%Y-%m-%d %H:%M UTC}  ",
-        (f"Total wall time: {total:.0f} s ({skipped} of {n_runs} runs were already trained and "
-         "skipped; their run times come from their run.json)"),
+        (f"Total wall time of this invocation: {total:.0f} s ({skipped} of {n_runs} runs were "
+         "already trained and skipped; their run times come from their run.json); training "
+         f"time summed over all runs: {train_seconds:.0f} s"),
         "",
         (f"{args.jobs} training(s) at a time (plan order: seed-major, then the ablation), each "
          f"process with OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; the run "
@@ -730,7 +770,9 @@ def header_lines(args, setting: Setting, test_info: dict, sampling: dict, starte
          f"{h.get('warmup_steps')} warm-up steps, then {h.get('lr_schedule', 'constant')}. "
          f"Offline distillation ({CONFIGS['offline']}, its own batch size and lr schedule): "
          "SFT on the teacher completions the verifier accepted, for training prompts generated "
-         "with the run's seed."),
+         "with the run's seed."
+         + (f" Overrides of every RL config (--set): {setting.rl_set}." if setting.rl_set
+            else "")),
         "",
         (f"Test split: {test_info['per_level']} generated puzzles per level "
          f"({', '.join(setting.levels)}), generator seed {test_info['seed']} (fingerprint "
@@ -766,7 +808,8 @@ def main(argv=None) -> None:
                 "temperature": dotted_get(base, "model.init_args.eval_temperature"),
                 "top_p": dotted_get(base, "model.init_args.eval_top_p"),
                 "seed": test_info["seed"]}
-    tests = evaluate_all(runs, runs_dir, setting.task, split, test_info, sampling, args.jobs)
+    tests = evaluate_all(runs, runs_dir, dotted_get(base, "model.init_args.student"),
+                         setting.task, split, test_info, sampling, args.jobs)
     results = [collect(run, records[run], runs_dir / run.name / f"seed{run.seed}", tests[run],
                        setting.config_alpha) for run in runs]
 
@@ -784,17 +827,17 @@ def main(argv=None) -> None:
                f"{os.getloadavg()[0]:.1f} at the end")
     skipped = sum(bool(r.get("skipped")) for r in records.values())
     header = header_lines(args, setting, test_info, sampling, started, total, skipped,
-                          len(runs), machine, command)
+                          len(runs), sum(r["seconds"] for r in results), machine, command)
     out_dir = runs_dir if args.quick else RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     write_report(out_dir / "kk_table.md", header, results, labels, ablation, args.seeds[0],
-                 setting.levels, args.eval_samples)
+                 setting.levels, args.eval_samples, tests[WARM_START])
     (out_dir / "kk_runs.json").write_text(json.dumps({
         "command": command, "machine": machine,
         "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
         "total_wall_s": total, "steps": setting.steps, "seeds": args.seeds,
         "levels": setting.levels, "test_split": test_info, "sampling": sampling,
-        "runs": results}, indent=1) + "\n")
+        "warm_start": tests[WARM_START], "runs": results}, indent=1) + "\n")
     plot_curves(out_dir / "kk_curves.png", results, labels)
     say(f"wrote kk_table.md, kk_runs.json and kk_curves.png to {out_dir} ({total:.0f} s)")
 

@@ -1,6 +1,6 @@
 """KVDecodeEngine: same logits as the plain forward at every step, same greedy output as HF
 generate, the intended sampling distribution. Shared-prompt scoring: same log-probs and gradient as
-the plain forward, each prompt prefilled once per run."""
+the plain forward, each distinct prompt prefilled once per chunk."""
 
 import pytest
 import torch
@@ -16,9 +16,10 @@ from rlad_pl.rollout import (
 from rlad_pl.rollout.kv_decode import (
     KVDecodeEngine,
     nucleus_filter,
-    prompt_runs,
+    prompt_index,
     run_chunks,
     sample_tokens,
+    scoring_chunks,
     shared_prompt_logprobs,
     shared_prompt_sequence_logprobs,
 )
@@ -198,7 +199,7 @@ ROW_ORDERS = {
     "shuffled": torch.randperm(16, generator=torch.Generator().manual_seed(0)).tolist(),
     "pad-as-token": [0, 0, 1, 1],  # row 1: prompt 0's padding attended as tokens
 }
-RUNS = {"prompt-major": 4, "uneven": 7, "pad-as-token": 3}
+PROMPTS = {"prompt-major": 4, "uneven": 4, "shuffled": 4, "pad-as-token": 2}  # distinct (mask counts)
 
 
 @pytest.fixture(scope="module")
@@ -217,13 +218,13 @@ def scored_batch(rollout, case):
     return sequences, mask, rollout.completion_mask[rows].bool()
 
 
-def test_prompt_runs_and_chunks():
-    ids = torch.tensor([[1, 5], [1, 5], [1, 5], [2, 5], [1, 5], [1, 5]])
+def test_prompt_index_and_run_chunks():
+    ids = torch.tensor([[1, 5], [1, 5], [1, 5], [2, 5], [1, 5], [1, 6]])
     mask = torch.ones_like(ids)
     mask[2, 0] = 0
-    assert prompt_runs(ids, mask, 2).tolist() == [0, 0, 1, 2, 3, 3]
-    assert prompt_runs(ids, mask, 1).tolist() == [0, 0, 1, 2, 3, 3]  # the mask counts too
-    assert prompt_runs(ids[:0], mask[:0], 2).tolist() == []
+    assert prompt_index(ids, mask, 2).tolist() == [0, 0, 1, 2, 0, 3]
+    assert prompt_index(ids, mask, 1).tolist() == [0, 0, 1, 2, 0, 0]  # the mask counts too
+    assert prompt_index(ids[:0], mask[:0], 2).tolist() == []
     runs = torch.tensor([0, 0, 1, 1, 1, 1, 1, 2, 3])
     assert run_chunks(runs, 9) == [(0, 9)]
     assert run_chunks(runs, 3) == [(0, 2), (2, 5), (5, 8), (8, 9)]  # a long run is cut
@@ -243,18 +244,40 @@ def test_shared_prompt_logprobs_equal_plain_forward(model, rollout, case, micro_
                                rtol=RTOL)
 
 
-@pytest.mark.parametrize("case", list(RUNS))
-def test_shared_prompt_logprobs_prefill_each_run_once(model, rollout, case):
+@pytest.mark.parametrize("case", list(PROMPTS))
+def test_shared_prompt_logprobs_prefill_each_prompt_once_per_chunk(model, rollout, case):
     sequences, mask, _ = scored_batch(rollout, case)
+    P = rollout.prompt_length
     recorder = CallRecorder(model)
-    shared_prompt_logprobs(recorder, sequences, mask, rollout.prompt_length, micro_batch_size=64)
-    assert recorder.prefill_rows() == RUNS[case]
+    shared_prompt_logprobs(recorder, sequences, mask, P, micro_batch_size=64)
+    assert recorder.prefill_rows() == PROMPTS[case]
     assert len(recorder.calls) == 2  # one chunk: the prefill and the completions
     recorder.calls.clear()
-    shared_prompt_logprobs(recorder, sequences, mask, rollout.prompt_length, micro_batch_size=3)
+    shared_prompt_logprobs(recorder, sequences, mask, P, micro_batch_size=3)
     assert all(rows <= 3 for rows, _, _ in recorder.calls)
-    if case == "prompt-major":  # every run of 4 cut into 3 + 1 rows, each part prefilled once
-        assert recorder.prefill_rows() == 8
+    prompt = prompt_index(sequences, mask, P)
+    chunks = scoring_chunks(prompt, mask[:, P:].sum(-1), P, 3)
+    assert recorder.prefill_rows() == sum(len(prompt[c].unique()) for c in chunks)
+
+
+def test_scoring_chunks_take_the_plan_with_fewer_positions():
+    prompt = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    same = torch.full((8,), 10)
+    # Equal lengths: no padding either way, so each prompt's rows stay together.
+    assert [c.tolist() for c in scoring_chunks(prompt, same, 50, 4)] == [[0, 1, 2, 3],
+                                                                        [4, 5, 6, 7]]
+    # One long completion per prompt, short prompt: grouping by length pads far less
+    # (2 chunks x 2 prompts x 5 + 4 x 100 + 4 x 10 = 460 positions against 2 x (5 + 4 x 100)).
+    lengths = torch.tensor([100, 10, 10, 10, 100, 10, 10, 10])
+    assert [sorted(c.tolist()) for c in scoring_chunks(prompt, lengths, 5, 4)] == [
+        [1, 2, 3, 5], [0, 4, 6, 7]]
+    # The same lengths behind a long prompt: extra prefills cost more than the padding saved.
+    assert [c.tolist() for c in scoring_chunks(prompt, lengths, 500, 4)] == [[0, 1, 2, 3],
+                                                                            [4, 5, 6, 7]]
+    # Rows of a prompt are brought together even when they are not consecutive.
+    mixed = torch.tensor([0, 1, 0, 1])
+    assert [c.tolist() for c in scoring_chunks(mixed, torch.full((4,), 3), 50, 2)] == [
+        [0, 2], [1, 3]]
 
 
 def test_shared_prompt_sequence_logprobs_same_gradient(model, rollout):

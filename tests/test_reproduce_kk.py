@@ -35,6 +35,20 @@ def test_cli_args_format():
         "--a.b=null", "--c=true", "--d=0.5", "--e=x y"]
 
 
+def test_set_overrides_reach_every_rl_run_and_bad_ones_are_refused(capsys):
+    args = rk.parse_args(["--set", "model.init_args.lr=5e-5", "--set", "data.init_args.seed=3"])
+    assert args.rl_set == {"model.init_args.lr": 5e-5, "data.init_args.seed": 3}
+    setting = rk.read_setting(args)
+    assert all(rk.dotted_get(setting.configs[m], "model.init_args.lr") == 5e-5
+               for m in rk.RL_METHODS)
+    out = rk.rl_overrides(rk.Run("grpo", 1), 10, 5, Path("runs"), False, args.rl_set)
+    assert out["model.init_args.lr"] == 5e-5
+    assert out["data.init_args.seed"] == 1  # the run's own seed wins
+    with pytest.raises(SystemExit):
+        rk.parse_args(["--set", "lr"])
+    assert "--set 'lr': expected KEY=VALUE" in capsys.readouterr().err
+
+
 def test_budget_mismatches_name_the_differing_keys():
     a = {"model": {"init_args": {"lr": 1e-3, "group_size": 8}}}
     b = {"model": {"init_args": {"lr": 1e-3, "group_size": 4}}}

@@ -9,17 +9,7 @@ import torch
 from lightning.pytorch import Callback
 
 from rlad_pl.rollout import Rollout, micro_batched_logprobs, shared_prompt_logprobs
-
-
-def first_occurrences(sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(rows, inverse)``: the first row of each distinct sequence, in row order (so rows that
-    share a prompt stay consecutive), and for every row the index of its sequence in ``rows``."""
-    unique, inverse = torch.unique(sequences, dim=0, return_inverse=True)
-    rows = torch.arange(len(inverse), device=sequences.device)
-    first = rows.new_full((len(unique),), len(rows)).scatter_reduce(0, inverse, rows, reduce="amin")
-    is_first = torch.zeros_like(rows, dtype=torch.bool)
-    is_first[first] = True
-    return rows[is_first], (is_first.cumsum(0) - 1)[first[inverse]]
+from rlad_pl.rollout.kv_decode import first_occurrences
 
 
 class TeacherLogprobCache(Callback):

@@ -8,9 +8,8 @@ model's decode forwards the rest. This loop prefills each prompt once and copies
 times, and draws each token by inverse-CDF sampling (one uniform per row).
 
 The same reuse serves scoring: :func:`shared_prompt_sequence_logprobs` (with grad) and
-:func:`shared_prompt_logprobs` (no grad; the teacher's default pass) run each prompt once for all
-consecutive rows that share it and the completions on that prompt's cache, instead of one copy of
-the padded prompt per row.
+:func:`shared_prompt_logprobs` (no grad; the teacher's default pass) run each distinct prompt once
+and the completions on that prompt's cache, instead of one copy of the padded prompt per row.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import torch
 
 from rlad_pl.objectives import completion_logprobs, token_entropy
 from rlad_pl.rollout.base import Rollout
+from rlad_pl.rollout.logprobs import length_sorted_chunks
 
 
 def nucleus_filter(scores: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -119,15 +119,23 @@ class KVDecodeEngine:
             tokens[:, :t + 1], self.tokenizer, eos_token_id=eos_token_id, pad_token_id=pad_token_id)
 
 
-def prompt_runs(sequences: torch.Tensor, attention_mask: torch.Tensor,
-                prompt_length: int) -> torch.Tensor:
-    """Run id ``[N]`` of each row, counting from 0: consecutive rows whose prompt (tokens and mask
-    of the first ``prompt_length`` columns) is equal share a run."""
+def first_occurrences(rows_data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, inverse)``: the first row of each distinct row of ``rows_data``, in row order, and
+    for every row the index of its value in ``rows``."""
+    unique, inverse = torch.unique(rows_data, dim=0, return_inverse=True)
+    rows = torch.arange(len(inverse), device=rows_data.device)
+    first = rows.new_full((len(unique),), len(rows)).scatter_reduce(0, inverse, rows, reduce="amin")
+    is_first = torch.zeros_like(rows, dtype=torch.bool)
+    is_first[first] = True
+    return rows[is_first], (is_first.cumsum(0) - 1)[first[inverse]]
+
+
+def prompt_index(sequences: torch.Tensor, attention_mask: torch.Tensor,
+                 prompt_length: int) -> torch.Tensor:
+    """Per row, the index of its prompt (tokens and mask of the first ``prompt_length`` columns)
+    among the batch's distinct prompts, numbered in order of first appearance."""
     P = prompt_length
-    changed = ((sequences[1:, :P] != sequences[:-1, :P])
-               | (attention_mask[1:, :P] != attention_mask[:-1, :P])).any(-1)
-    return torch.cat([changed.new_zeros(min(len(sequences), 1), dtype=torch.long),
-                      changed.cumsum(0)])
+    return first_occurrences(torch.cat([sequences[:, :P], attention_mask[:, :P].long()], 1))[1]
 
 
 def run_chunks(run: torch.Tensor, size: int) -> list[tuple[int, int]]:
@@ -155,22 +163,21 @@ def shared_prompt_sequence_logprobs(
     chunk_size: int | None = None,
     with_entropy: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`~rlad_pl.rollout.sequence_logprobs` with each run of consecutive rows sharing a prompt
-    (:func:`prompt_runs`) prefilling that prompt once; its KV cache is indexed out to the run's
-    rows for the completions. Differentiable (a prompt's gradient sums over its rows, as with
-    separate rows)."""
+    """:func:`~rlad_pl.rollout.sequence_logprobs` with each distinct prompt (:func:`prompt_index`)
+    prefilled once; its KV cache is indexed out to the prompt's rows for the completions.
+    Differentiable (a prompt's gradient sums over its rows, as with separate rows)."""
     P = prompt_length
-    run = prompt_runs(sequences, attention_mask, P)
-    first = torch.ones_like(run, dtype=torch.bool)
-    first[1:] = run[1:] != run[:-1]
+    prompt = prompt_index(sequences, attention_mask, P)
+    first = torch.zeros_like(prompt, dtype=torch.bool)
+    first[first_occurrences(prompt[:, None])[0]] = True
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=sequences[first, :P], attention_mask=attention_mask[first, :P],
                 position_ids=positions[first, :P], use_cache=True, logits_to_keep=1)
-    logits = out.logits[run, -1:]  # predicts completion token 0
+    logits = out.logits[prompt, -1:]  # predicts completion token 0
     if sequences.shape[1] > P + 1:
         cache_key = _cache_keyword(model)
         cache = out[cache_key]
-        cache.reorder_cache(run)
+        cache.reorder_cache(prompt)
         rest = model(input_ids=sequences[:, P:-1], attention_mask=attention_mask[:, :-1],
                      position_ids=positions[:, P:-1], use_cache=True, **{cache_key: cache})
         logits = torch.cat([logits, rest.logits], 1)
@@ -191,19 +198,51 @@ def shared_prompt_logprobs(
     *,
     micro_batch_size: int,
     chunk_size: int | None = None,
+    chunks: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """:func:`shared_prompt_sequence_logprobs` without grad, on chunks of at most
-    ``micro_batch_size`` rows (:func:`run_chunks`), each cut to its longest completion: the
-    drop-in for :func:`~rlad_pl.rollout.micro_batched_logprobs` (values past a row's completion
-    are arbitrary; 0 past its chunk's longest completion)."""
+    ``micro_batch_size`` rows, each cut to its longest completion: the drop-in for
+    :func:`~rlad_pl.rollout.micro_batched_logprobs` (values past a row's completion are arbitrary;
+    0 past its chunk's longest completion). ``chunks``: the row chunks to score (default
+    :func:`scoring_chunks`; given only to compare plans)."""
     P = prompt_length
     lengths = attention_mask[:, P:].sum(-1)
     out = torch.zeros(sequences.shape[0], sequences.shape[1] - P, dtype=torch.float32,
                       device=sequences.device)
-    for begin, end in run_chunks(prompt_runs(sequences, attention_mask, P), micro_batch_size):
-        width = P + max(int(lengths[begin:end].max()), 1)
+    prompt = prompt_index(sequences, attention_mask, P)
+    if chunks is None:
+        chunks = scoring_chunks(prompt, lengths, P, micro_batch_size)
+    for chunk in chunks:
+        width = P + max(int(lengths[chunk].max()), 1)
         logp, _ = shared_prompt_sequence_logprobs(
-            model, sequences[begin:end, :width], attention_mask[begin:end, :width], P,
+            model, sequences[chunk, :width], attention_mask[chunk, :width], P,
             chunk_size=chunk_size)
-        out[begin:end, :logp.shape[1]] = logp
+        out[chunk, :logp.shape[1]] = logp
     return out
+
+
+def scoring_chunks(prompt: torch.Tensor, lengths: torch.Tensor, prompt_length: int,
+                   size: int) -> list[torch.Tensor]:
+    """Row chunks of at most ``size`` for a shared-prompt pass: the rows of each prompt together
+    (:func:`prompt_chunks`; fewest prefills) or rows of similar completion ``lengths`` together
+    (:func:`~rlad_pl.rollout.logprobs.length_sorted_chunks`; least padding), whichever feeds the
+    model fewer token positions (each chunk: ``prompt_length`` per distinct prompt, plus its rows
+    times its longest completion). Equal-length completions keep the per-prompt plan; sampled
+    reasoning traces of very different lengths usually take the length plan."""
+    by_length = length_sorted_chunks(lengths, torch.arange(len(prompt), device=prompt.device),
+                                     size)
+    return min(prompt_chunks(prompt, size), by_length,
+               key=lambda chunks: scored_positions(chunks, prompt, lengths, prompt_length))
+
+
+def prompt_chunks(prompt: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """Row chunks of at most ``size`` with the rows of each prompt together (:func:`run_chunks`)."""
+    order = torch.argsort(prompt, stable=True)
+    return [order[b:e] for b, e in run_chunks(prompt[order], size)]
+
+
+def scored_positions(chunks: list[torch.Tensor], prompt: torch.Tensor, lengths: torch.Tensor,
+                     prompt_length: int) -> int:
+    """Token positions a shared-prompt pass over ``chunks`` feeds the model."""
+    return sum(len(torch.unique(prompt[c])) * prompt_length
+               + len(c) * max(int(lengths[c].max()), 1) for c in chunks)

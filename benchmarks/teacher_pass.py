@@ -1,0 +1,133 @@
+"""The teacher's log-prob pass on real K&K rollouts of the embedded student, by scoring plan.
+
+RL rollouts of reasoning traces have very different lengths (in the default run: mean ~130 new
+tokens, max 384 = max_new_tokens), so a chunk padded to its longest completion wastes most of its
+positions when the rows of a prompt stay together. This script samples rollouts as
+`configs/logic.yaml` does (its student, teacher, prompts, G, temperature, max_new_tokens,
+logprob_micro_batch_size), then times the teacher pass interleaved (A B C A B C ...):
+
+- plain: `micro_batched_logprobs` (every row in full, prompt included; length-sorted chunks),
+- per-prompt: `shared_prompt_logprobs` with `prompt_chunks` (each prompt prefilled once per chunk),
+- chosen: `shared_prompt_logprobs` default (`scoring_chunks`: the plan with fewer positions).
+
+It checks that the three give the same log-probs and prints per plan the median seconds, the token
+positions fed to the model and the ratios.
+
+    OMP_NUM_THREADS=1 python benchmarks/teacher_pass.py              # ~3 min on 2 shared cores
+    OMP_NUM_THREADS=1 python benchmarks/teacher_pass.py --batches 1 --repeats 1   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import yaml
+
+from rlad_pl.data import PromptDataModule
+from rlad_pl.models import load_model
+from rlad_pl.rollout import micro_batched_logprobs, shared_prompt_logprobs
+from rlad_pl.rollout.kv_decode import (
+    KVDecodeEngine,
+    prompt_chunks,
+    prompt_index,
+    scored_positions,
+    scoring_chunks,
+)
+from rlad_pl.rollout.logprobs import length_sorted_chunks
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/logic.yaml")
+    ap.add_argument("--batches", type=int, default=3, help="rollouts (training batches) sampled")
+    ap.add_argument("--repeats", type=int, default=3, help="timed passes per plan and rollout")
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cfg = yaml.safe_load((REPO / args.config).read_text())
+    m, d = cfg["model"]["init_args"], cfg["data"]["init_args"]
+    torch.manual_seed(args.seed)
+    dm = PromptDataModule(**{**d, "seed": args.seed})
+    dm.setup("fit")
+    student, teacher = load_model(m["student"]).eval(), load_model(m["teacher"]).eval()
+    engine, tok = KVDecodeEngine(dm.tokenizer), dm.tokenizer
+    size = m.get("logprob_micro_batch_size") or m["micro_batch_size"]
+    plans = {"plain": None, "per-prompt": prompt_chunks, "chosen": scoring_chunks}
+    seconds = {name: [] for name in plans}
+    positions = {name: 0 for name in plans}
+    lengths_seen = []
+    batches = iter(dm.train_dataloader())
+    for _ in range(args.batches):
+        batch = next(batches)
+        rollout = engine.generate(
+            student, batch["input_ids"], batch["attention_mask"], num_samples=m["group_size"],
+            max_new_tokens=m["max_new_tokens"], temperature=m["temperature"],
+            top_p=m.get("top_p", 1.0), eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id)
+        seq, mask, P = rollout.sequences, rollout.attention_mask, rollout.prompt_length
+        lengths = mask[:, P:].sum(-1)
+        lengths_seen += lengths.tolist()
+        prompt = prompt_index(seq, mask, P)
+        rows = torch.arange(len(seq))
+        plain_chunks = length_sorted_chunks(lengths, rows, size)
+        positions["plain"] += sum(len(c) * (P + int(lengths[c].max())) for c in plain_chunks)
+        positions["per-prompt"] += scored_positions(prompt_chunks(prompt, size), prompt,
+                                                    lengths, P)
+        positions["chosen"] += scored_positions(scoring_chunks(prompt, lengths, P, size),
+                                                prompt, lengths, P)
+        results = {}
+        for _ in range(args.repeats):
+            for name, planner in plans.items():
+                start = time.perf_counter()
+                if planner is None:
+                    out = micro_batched_logprobs(teacher, seq, mask, P, micro_batch_size=size)
+                else:
+                    chunks = planner(prompt, size) if planner is prompt_chunks else \
+                        planner(prompt, lengths, P, size)
+                    out = shared_prompt_logprobs(teacher, seq, mask, P, micro_batch_size=size,
+                                                 chunks=chunks)
+                seconds[name].append(time.perf_counter() - start)
+                results[name] = out
+        keep = rollout.completion_mask.bool()
+        for name in ("per-prompt", "chosen"):
+            torch.testing.assert_close(results[name][keep], results["plain"][keep],
+                                       atol=1e-4, rtol=1e-4)
+
+    print(f"# Teacher pass by scoring plan ({args.config})\n")
+    print(f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} python "
+          f"benchmarks/teacher_pass.py` (batches {args.batches}, repeats {args.repeats})  ")
+    print(f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}  ")
+    print(f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s); load average {os.getloadavg()[0]:.1f}  ")
+    print(f"Rollouts: {args.batches} x {len(lengths_seen) // args.batches} completions of "
+          f"{m['student']} at temperature {m['temperature']}; completion length mean "
+          f"{statistics.fmean(lengths_seen):.0f}, max {max(lengths_seen)}; teacher "
+          f"{m['teacher']}, {size} rows per chunk. Log-probs of the three plans agree "
+          "(atol 1e-4).\n")
+    print("| plan | median s per rollout | token positions per rollout | s / plain |")
+    print("|---|---|---|---|")
+    base = statistics.median(seconds["plain"])
+    for name in plans:
+        med = statistics.median(seconds[name])
+        print(f"| {name} | {med:.3f} | {positions[name] // args.batches} | {med / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
