@@ -190,6 +190,9 @@ def test_equal_time_rows_use_the_fastest_method_mean_run_time():
     assert rows[0] == ["A", "11", rk.fmt_mean_std([0.4, 0.2]), "4/0",
                        rk.fmt_mean_std([0.4, 0.6])]
     assert rows[1] == ["B", "30", "0.300", "0", "0.900"]
+    t_star, rows = rk.equal_time_rows(results, {"a": "A", "b": "B"}, among=["b"])
+    assert t_star == 30.0
+    assert rows[0][2:4] == [rk.fmt_mean_std([0.4, 0.6]), "4/4"]
 
 
 def test_read_scalars_from_tensorboard_events(tmp_path):
