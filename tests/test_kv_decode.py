@@ -85,10 +85,11 @@ def test_is_a_rollout_engine():
 
 
 @pytest.mark.parametrize("G", [1, 3])
-def test_step_logits_equal_full_forward(model, G):
+@pytest.mark.parametrize("compact_fraction", [1e-9, 2.0])  # drop finished rows at once / never
+def test_step_logits_equal_full_forward(model, G, compact_fraction):
     recorder = Recorder(model)
-    rollout = run(KVDecodeEngine(TextTokenizer()), recorder, G, max_new_tokens=24,
-                  temperature=1.0)
+    rollout = run(KVDecodeEngine(TextTokenizer(), compact_fraction), recorder, G,
+                  max_new_tokens=24, temperature=1.0)
     assert rollout.truncated.any() and not rollout.truncated.all()  # both kinds of rows
     P, C = rollout.prompt_length, rollout.completion_ids.shape[1]
     steps = [recorder.logits[0].repeat_interleave(G, 0), *recorder.logits[1:]]
@@ -99,7 +100,23 @@ def test_step_logits_equal_full_forward(model, G):
                      position_ids=position_ids).logits.float()
     for t, logits in enumerate(steps):
         alive = rollout.completion_mask[:, t].bool()  # rows that had not emitted EOS before t
+        if compact_fraction < 1:  # the batch holds exactly the rows still generating
+            assert len(logits) == int(alive.sum())
+            logits = torch.zeros_like(full[:, 0]).index_put_((alive.nonzero().squeeze(1),),
+                                                             logits)
         torch.testing.assert_close(logits[alive], full[alive, P - 1 + t], atol=ATOL, rtol=RTOL)
+
+
+@pytest.mark.parametrize("G", [1, 3])
+def test_dropping_finished_rows_changes_no_greedy_output(model, G):
+    rollouts = [run(KVDecodeEngine(TextTokenizer(), f), model, G, max_new_tokens=24,
+                    temperature=0.0) for f in (1e-9, 0.25, 2.0)]
+    assert rollouts[0].truncated.any() and not rollouts[0].truncated.all()
+    for other in rollouts[1:]:
+        for field in ("sequences", "completion_mask", "attention_mask", "truncated"):
+            assert torch.equal(getattr(other, field), getattr(rollouts[0], field)), field
+    with pytest.raises(ValueError, match="compact_fraction must be > 0, got 0"):
+        KVDecodeEngine(TextTokenizer(), 0)
 
 
 def test_greedy_equals_hf_generate(model):

@@ -66,14 +66,22 @@ class KVDecodeEngine:
 
     Position ids follow the attention mask (left padding), as in ``generate`` and
     :func:`~rlad_pl.rollout.sequence_logprobs`, so the next-token logits at every step equal the
-    model's full forward on the same prefix. Draws use the global torch RNG.
+    model's full forward on the same prefix. Draws use the global torch RNG. Rows that have
+    produced EOS leave the batch (and their KV cache) once they are ``compact_fraction`` of it:
+    reasoning traces differ widely in length, and decoding finished rows until the longest trace
+    ends wastes most of the work.
 
     Args:
         tokenizer: decodes completions into ``Rollout.texts``.
+        compact_fraction: share of finished rows that triggers dropping them (each drop copies
+            the cache of the rows kept; above 1: never).
     """
 
-    def __init__(self, tokenizer) -> None:
+    def __init__(self, tokenizer, compact_fraction: float = 0.25) -> None:
+        if not compact_fraction > 0:
+            raise ValueError(f"compact_fraction must be > 0, got {compact_fraction}")
         self.tokenizer = tokenizer
+        self.compact_fraction = compact_fraction
 
     @torch.no_grad()
     def generate(
@@ -104,13 +112,19 @@ class KVDecodeEngine:
         mask = torch.cat([mask, mask.new_ones(N, max_new_tokens)], 1)
         next_position = positions[:, -1:].repeat_interleave(G, 0) + 1
         tokens = input_ids.new_full((N, max_new_tokens), pad_token_id)
+        rows = torch.arange(N, device=input_ids.device)  # the batch's rows in the full rollout
         finished = torch.zeros(N, dtype=torch.bool, device=input_ids.device)
         for t in range(max_new_tokens):
             token = sample_tokens(logits, temperature, top_p).masked_fill(finished, pad_token_id)
-            tokens[:, t] = token
+            tokens[rows, t] = token
             finished |= token == eos_token_id
             if t + 1 == max_new_tokens or bool(finished.all()):
                 break
+            if int(finished.sum()) >= self.compact_fraction * len(rows):
+                keep = (~finished).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                rows, token, mask = rows[keep], token[keep], mask[keep]
+                next_position, finished = next_position[keep], finished[keep]
             out = model(input_ids=token[:, None], attention_mask=mask[:, :P + t + 1],
                         position_ids=next_position + t, use_cache=True, **{cache_key: cache})
             logits = out.logits[:, -1].float()

@@ -1,10 +1,13 @@
-"""The teacher's log-prob pass on real K&K rollouts of the embedded student, by scoring plan.
+"""Rollout and teacher log-prob pass on real K&K rollouts of the embedded student: the rollout with
+and without dropping finished rows, the teacher pass by scoring plan.
 
 RL rollouts of reasoning traces have very different lengths (in the default run: mean ~130 new
 tokens, max 384 = max_new_tokens), so a chunk padded to its longest completion wastes most of its
 positions when the rows of a prompt stay together. This script samples rollouts as
 `configs/logic.yaml` does (its student, teacher, prompts, G, temperature, max_new_tokens,
-logprob_micro_batch_size), then times the teacher pass interleaved (A B C A B C ...):
+logprob_micro_batch_size) with `KVDecodeEngine` twice from the same seed, dropping finished rows
+(the default) and never dropping them (`compact_fraction=2`), and times the teacher pass on the
+sampled rollout, interleaved (A B C A B C ...):
 
 - plain: `micro_batched_logprobs` (every row in full, prompt included; length-sorted chunks),
 - per-prompt: `shared_prompt_logprobs` with `prompt_chunks` (each prompt prefilled once per chunk),
@@ -13,8 +16,8 @@ logprob_micro_batch_size), then times the teacher pass interleaved (A B C A B C 
 It checks that the three give the same log-probs and prints per plan the median seconds, the token
 positions fed to the model and the ratios.
 
-    OMP_NUM_THREADS=1 python benchmarks/teacher_pass.py              # ~3 min on 2 shared cores
-    OMP_NUM_THREADS=1 python benchmarks/teacher_pass.py --batches 1 --repeats 1   # smoke
+    OMP_NUM_THREADS=1 python benchmarks/kk_rollout_phases.py              # ~4 min on 2 cores
+    OMP_NUM_THREADS=1 python benchmarks/kk_rollout_phases.py --batches 1 --repeats 1   # smoke
 """
 
 from __future__ import annotations
@@ -67,7 +70,10 @@ def main(argv=None) -> None:
     dm = PromptDataModule(**{**d, "seed": args.seed})
     dm.setup("fit")
     student, teacher = load_model(m["student"]).eval(), load_model(m["teacher"]).eval()
-    engine, tok = KVDecodeEngine(dm.tokenizer), dm.tokenizer
+    tok = dm.tokenizer
+    engines = {"keep finished rows": KVDecodeEngine(tok, compact_fraction=2.0),
+               "drop finished rows": KVDecodeEngine(tok)}  # last: its rollout is scored
+    rollout_seconds = {name: [] for name in engines}
     size = m.get("logprob_micro_batch_size") or m["micro_batch_size"]
     plans = {"plain": None, "per-prompt": prompt_chunks, "chosen": scoring_chunks}
     seconds = {name: [] for name in plans}
@@ -76,11 +82,16 @@ def main(argv=None) -> None:
     batches = iter(dm.train_dataloader())
     for _ in range(args.batches):
         batch = next(batches)
-        rollout = engine.generate(
-            student, batch["input_ids"], batch["attention_mask"], num_samples=m["group_size"],
-            max_new_tokens=m["max_new_tokens"], temperature=m["temperature"],
-            top_p=m.get("top_p", 1.0), eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id)
+        seed = torch.randint(2**31, ()).item()
+        for name, engine in engines.items():
+            torch.manual_seed(seed)
+            start = time.perf_counter()
+            rollout = engine.generate(
+                student, batch["input_ids"], batch["attention_mask"],
+                num_samples=m["group_size"], max_new_tokens=m["max_new_tokens"],
+                temperature=m["temperature"], top_p=m.get("top_p", 1.0),
+                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+            rollout_seconds[name].append(time.perf_counter() - start)
         seq, mask, P = rollout.sequences, rollout.attention_mask, rollout.prompt_length
         lengths = mask[:, P:].sum(-1)
         lengths_seen += lengths.tolist()
@@ -110,9 +121,9 @@ def main(argv=None) -> None:
             torch.testing.assert_close(results[name][keep], results["plain"][keep],
                                        atol=1e-4, rtol=1e-4)
 
-    print(f"# Teacher pass by scoring plan ({args.config})\n")
+    print(f"# Rollout and teacher pass on real K&K rollouts ({args.config})\n")
     print(f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} python "
-          f"benchmarks/teacher_pass.py` (batches {args.batches}, repeats {args.repeats})  ")
+          f"benchmarks/kk_rollout_phases.py` (batches {args.batches}, repeats {args.repeats})  ")
     print(f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}  ")
     print(f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s); load average {os.getloadavg()[0]:.1f}  ")
@@ -121,6 +132,12 @@ def main(argv=None) -> None:
           f"{statistics.fmean(lengths_seen):.0f}, max {max(lengths_seen)}; teacher "
           f"{m['teacher']}, {size} rows per chunk. Log-probs of the three plans agree "
           "(atol 1e-4).\n")
+    print("| rollout engine | median s per rollout | s / keep |")
+    print("|---|---|---|")
+    keep = statistics.median(rollout_seconds["keep finished rows"])
+    for name, times in rollout_seconds.items():
+        print(f"| {name} | {statistics.median(times):.3f} | {statistics.median(times) / keep:.2f} |")
+    print("\nThe teacher pass on the rollout sampled last (the default engine's):\n")
     print("| plan | median s per rollout | token positions per rollout | s / plain |")
     print("|---|---|---|---|")
     base = statistics.median(seconds["plain"])
