@@ -43,8 +43,8 @@ from rlad_pl.models import load_model
 from rlad_pl.rollout import micro_batched_logprobs, shared_prompt_logprobs
 from rlad_pl.rollout.kv_decode import (
     KVDecodeEngine,
+    distinct_prompts,
     prompt_chunks,
-    prompt_index,
     scored_positions,
     scoring_chunks,
 )
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
         seq, mask, P = rollout.sequences, rollout.attention_mask, rollout.prompt_length
         lengths = mask[:, P:].sum(-1)
         lengths_seen += lengths.tolist()
-        prompt = prompt_index(seq, mask, P)
+        _, prompt = distinct_prompts(seq, mask, P)
         rows = torch.arange(len(seq))
         plain_chunks = length_sorted_chunks(lengths, rows, size)
         positions["plain"] += sum(len(c) * (P + int(lengths[c].max())) for c in plain_chunks)

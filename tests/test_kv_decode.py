@@ -15,8 +15,8 @@ from rlad_pl.rollout import (
 )
 from rlad_pl.rollout.kv_decode import (
     KVDecodeEngine,
+    distinct_prompts,
     nucleus_filter,
-    prompt_index,
     run_chunks,
     sample_tokens,
     scoring_chunks,
@@ -235,13 +235,15 @@ def scored_batch(rollout, case):
     return sequences, mask, rollout.completion_mask[rows].bool()
 
 
-def test_prompt_index_and_run_chunks():
+def test_distinct_prompts_and_run_chunks():
     ids = torch.tensor([[1, 5], [1, 5], [1, 5], [2, 5], [1, 5], [1, 6]])
     mask = torch.ones_like(ids)
     mask[2, 0] = 0
-    assert prompt_index(ids, mask, 2).tolist() == [0, 0, 1, 2, 0, 3]
-    assert prompt_index(ids, mask, 1).tolist() == [0, 0, 1, 2, 0, 0]  # the mask counts too
-    assert prompt_index(ids[:0], mask[:0], 2).tolist() == []
+    first, index = distinct_prompts(ids, mask, 2)
+    assert index.tolist() == [0, 0, 1, 2, 0, 3]
+    assert first.tolist() == [0, 2, 3, 5]
+    assert distinct_prompts(ids, mask, 1)[1].tolist() == [0, 0, 1, 2, 0, 0]  # the mask counts too
+    assert [t.tolist() for t in distinct_prompts(ids[:0], mask[:0], 2)] == [[], []]
     runs = torch.tensor([0, 0, 1, 1, 1, 1, 1, 2, 3])
     assert run_chunks(runs, 9) == [(0, 9)]
     assert run_chunks(runs, 3) == [(0, 2), (2, 5), (5, 8), (8, 9)]  # a long run is cut
@@ -272,7 +274,7 @@ def test_shared_prompt_logprobs_prefill_each_prompt_once_per_chunk(model, rollou
     recorder.calls.clear()
     shared_prompt_logprobs(recorder, sequences, mask, P, micro_batch_size=3)
     assert all(rows <= 3 for rows, _, _ in recorder.calls)
-    prompt = prompt_index(sequences, mask, P)
+    _, prompt = distinct_prompts(sequences, mask, P)
     chunks = scoring_chunks(prompt, mask[:, P:].sum(-1), P, 3)
     assert recorder.prefill_rows() == sum(len(prompt[c].unique()) for c in chunks)
 

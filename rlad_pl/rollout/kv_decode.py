@@ -144,12 +144,12 @@ def first_occurrences(rows_data: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return rows[is_first], (is_first.cumsum(0) - 1)[first[inverse]]
 
 
-def prompt_index(sequences: torch.Tensor, attention_mask: torch.Tensor,
-                 prompt_length: int) -> torch.Tensor:
-    """Per row, the index of its prompt (tokens and mask of the first ``prompt_length`` columns)
-    among the batch's distinct prompts, numbered in order of first appearance."""
+def distinct_prompts(sequences: torch.Tensor, attention_mask: torch.Tensor,
+                     prompt_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, index)``: the first row of each distinct prompt (tokens and mask of the first
+    ``prompt_length`` columns), in row order, and per row the index of its prompt in ``rows``."""
     P = prompt_length
-    return first_occurrences(torch.cat([sequences[:, :P], attention_mask[:, :P].long()], 1))[1]
+    return first_occurrences(torch.cat([sequences[:, :P], attention_mask[:, :P].long()], 1))
 
 
 def run_chunks(run: torch.Tensor, size: int) -> list[tuple[int, int]]:
@@ -177,13 +177,11 @@ def shared_prompt_sequence_logprobs(
     chunk_size: int | None = None,
     with_entropy: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`~rlad_pl.rollout.sequence_logprobs` with each distinct prompt (:func:`prompt_index`)
+    """:func:`~rlad_pl.rollout.sequence_logprobs` with each distinct prompt (:func:`distinct_prompts`)
     prefilled once; its KV cache is indexed out to the prompt's rows for the completions.
     Differentiable (a prompt's gradient sums over its rows, as with separate rows)."""
     P = prompt_length
-    prompt = prompt_index(sequences, attention_mask, P)
-    first = torch.zeros_like(prompt, dtype=torch.bool)
-    first[first_occurrences(prompt[:, None])[0]] = True
+    first, prompt = distinct_prompts(sequences, attention_mask, P)
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=sequences[first, :P], attention_mask=attention_mask[first, :P],
                 position_ids=positions[first, :P], use_cache=True, logits_to_keep=1)
@@ -223,7 +221,7 @@ def shared_prompt_logprobs(
     lengths = attention_mask[:, P:].sum(-1)
     out = torch.zeros(sequences.shape[0], sequences.shape[1] - P, dtype=torch.float32,
                       device=sequences.device)
-    prompt = prompt_index(sequences, attention_mask, P)
+    _, prompt = distinct_prompts(sequences, attention_mask, P)
     if chunks is None:
         chunks = scoring_chunks(prompt, lengths, P, micro_batch_size)
     for chunk in chunks:
