@@ -13,7 +13,7 @@ import warnings
 
 from lightning.pytorch.cli import LightningCLI
 
-from rlad_pl.module import ConfigError
+from rlad_pl.errors import ConfigError
 
 DESCRIPTION = (
     "rlad-pl: RL post-training of LLMs with teacher distillation (RLAD/TRRD, GRPO, KDRL, GKD). "

@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch import LightningModule
 
 from rlad_pl.callbacks.teacher_cache import TeacherLogprobCache
+from rlad_pl.errors import ConfigError
 from rlad_pl.distributed import (
     clip_grad_norm,
     gathered,
@@ -107,10 +108,6 @@ METRICS: dict[str, str] = {
     "test/mean@<n>": "as val/, on the test split",
     "test/pass@<k>": "as val/, on the test split",
 }
-
-
-class ConfigError(ValueError):
-    """A bad configuration value; the message is one line naming the key and what is allowed."""
 
 
 def validate_method_config(h) -> None:

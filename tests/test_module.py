@@ -8,7 +8,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 import rlad_pl.module as module_lib
 from rlad_pl.callbacks import TeacherLogprobCache
-from rlad_pl.module import ConfigError
+from rlad_pl.errors import ConfigError
 from tests.test_module_fixtures import (
     TEACHER,
     PromptRecorder,
