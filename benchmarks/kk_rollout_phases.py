@@ -40,7 +40,7 @@ import yaml
 
 from rlad_pl.data import PromptDataModule
 from rlad_pl.models import load_model
-from rlad_pl.rollout import micro_batched_logprobs, shared_prompt_logprobs
+from rlad_pl.rollout import SamplingSettings, micro_batched_logprobs, shared_prompt_logprobs
 from rlad_pl.rollout.kv_decode import (
     KVDecodeEngine,
     distinct_prompts,
@@ -88,9 +88,8 @@ def main(argv=None) -> None:
             start = time.perf_counter()
             rollout = engine.generate(
                 student, batch["input_ids"], batch["attention_mask"],
-                num_samples=m["group_size"], max_new_tokens=m["max_new_tokens"],
-                temperature=m["temperature"], top_p=m.get("top_p", 1.0),
-                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+                SamplingSettings(num_samples=m["group_size"], temperature=m["temperature"],
+                                 top_p=m.get("top_p", 1.0), max_new_tokens=m["max_new_tokens"]))
             rollout_seconds[name].append(time.perf_counter() - start)
         seq, mask, P = rollout.sequences, rollout.attention_mask, rollout.prompt_length
         lengths = mask[:, P:].sum(-1)

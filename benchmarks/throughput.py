@@ -139,6 +139,9 @@ def run_rlad(system: str, ctx: dict, steps: int) -> list[dict]:
     from rlad_pl.callbacks.teacher_cache import TeacherLogprobCache
     from rlad_pl.data.collate import PromptCollator
     from rlad_pl.module import RLADModule
+    from rlad_pl.objectives import GRPO, TRRD
+    from rlad_pl.optim import Optimization
+    from rlad_pl.rollout import SamplingSettings
     from rlad_pl.tasks.base import Task
 
     class HashRewardTask(Task):
@@ -185,8 +188,10 @@ def run_rlad(system: str, ctx: dict, steps: int) -> list[dict]:
     module = RLADModule(
         student=ctx["paths"]["policy"],
         teacher=ctx["paths"]["teacher"] if method != "grpo" else None,
-        method=method, group_size=ctx["group_size"], max_new_tokens=ctx["max_new_tokens"],
-        temperature=1.0, top_p=1.0, lr=1e-4, seed=ctx["seed"], rollout_engine=engine)
+        objective=GRPO() if method == "grpo" else TRRD(),
+        sampling=SamplingSettings(num_samples=ctx["group_size"], temperature=1.0,
+                                  max_new_tokens=ctx["max_new_tokens"]),
+        optimization=Optimization(lr=1e-4), seed=ctx["seed"], rollout_engine=engine)
     collate = PromptCollator(module.tokenizer)
     batch = collate([{"prompt": p} for p in ctx["prompt_texts"]], ctx["prompt_texts"])
     timer = StepTimer()

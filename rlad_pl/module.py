@@ -1,19 +1,19 @@
 """The RL LightningModule: rollout -> score -> advantages -> log-probs -> clipped updates -> log.
 
-`training_step` is the algorithm (DESIGN.md, "Data flow of one training step"); everything else
-in this file is a small helper it calls. Optimisation is manual: one training step consumes one
-batch of prompts and may take several optimizer steps (``ppo_epochs`` x minibatches), so
-``trainer.global_step`` and ``trainer.max_steps`` count optimizer steps (one per rollout with the
-defaults).
+`training_step` is the algorithm (docs/design.md, "Data flow of one training step"); everything
+else in this file is a small helper it calls. The objective (TRRD, GRPO, KDRL, GKD or a user's
+own, :mod:`rlad_pl.objectives`) is a component: it says what it needs and turns a trajectory
+into a loss. Optimisation is manual: one training step consumes one batch of prompts and may take
+several optimizer steps (``ppo_epochs`` x minibatches), so ``trainer.global_step`` and
+``trainer.max_steps`` count optimizer steps (one per rollout with the defaults).
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import random
-import time
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -21,7 +21,6 @@ import torch
 from lightning.pytorch import LightningModule
 
 from rlad_pl.callbacks.teacher_cache import TeacherLogprobCache
-from rlad_pl.errors import ConfigError
 from rlad_pl.distributed import (
     clip_grad_norm,
     gathered,
@@ -30,22 +29,30 @@ from rlad_pl.distributed import (
     shard_models,
     synced_calls,
 )
+from rlad_pl.errors import ConfigError
 from rlad_pl.models import check_tokenizers_compatible, load_model, load_tokenizer
-from rlad_pl.objectives import group_advantages, grpo_loss, kdrl_loss, kl_penalty, trrd_loss
+from rlad_pl.objectives import (
+    TRRD,
+    Objective,
+    Trajectory,
+    group_advantages,
+    kl_penalty,
+)
+from rlad_pl.objectives.base import KLEstimator
+from rlad_pl.objectives.tokens import masked_mean
+from rlad_pl.optim import Optimization
 from rlad_pl.rollout import (
     HFGenerateEngine,
     Rollout,
     RolloutEngine,
+    SamplingSettings,
     length_sorted_chunks,
     micro_batched_logprobs,
     sequence_logprobs,
 )
 from rlad_pl.rollout.kv_decode import KVDecodeEngine
 from rlad_pl.tasks import get_task
-
-Method = Literal["rlad", "grpo", "kdrl", "gkd"]
-Aggregation = Literal["seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm"]
-KLEstimator = Literal["k1", "k2", "k3"]
+from rlad_pl.timing import PhaseTimes
 
 ENGINES = {"hf_generate": HFGenerateEngine, "kv_decode": KVDecodeEngine}
 
@@ -74,17 +81,20 @@ METRICS: dict[str, str] = {
     "train/clip/frac_high": "fraction of tokens clipped at 1 + eps_high (A > 0)",
     "train/clip/frac_pos_adv": "clipped fraction among tokens with A > 0",
     "train/clip/frac_neg_adv": "clipped fraction among tokens with A < 0",
-    "train/trrd/log_ratio_teacher_mean": "rlad: mean student-teacher log-ratio l - l_T",
-    "train/trrd/log_ratio_teacher_abs_mean": "rlad: mean absolute student-teacher log-ratio",
-    "train/trrd/clamp_active_frac": "rlad: fraction of tokens where the teacher clamp c is active",
-    "train/trrd/anchor_stopped_frac": "rlad: tokens clipped under TRRD but not under GRPO "
+    "train/trrd/log_ratio_teacher_mean": "TRRD: mean student-teacher log-ratio l - l_T",
+    "train/trrd/log_ratio_teacher_abs_mean": "TRRD: mean absolute student-teacher log-ratio",
+    "train/trrd/clamp_active_frac": "TRRD: fraction of tokens where the teacher clamp c is active",
+    "train/trrd/anchor_stopped_frac": "TRRD: tokens clipped under TRRD but not under GRPO "
                                       "(the teacher anchor stopped the update)",
-    "train/trrd/anchor_widened_frac": "rlad: tokens clipped under GRPO but not under TRRD "
+    "train/trrd/anchor_widened_frac": "TRRD: tokens clipped under GRPO but not under TRRD "
                                       "(the teacher anchor widened the trust region)",
-    "train/kdrl/kd_term": "kdrl: aggregated reverse-KL estimate to the teacher",
-    "train/kdrl/kd_coef": "kdrl: lambda_kd at this step",
-    "train/gkd/kl_teacher": "gkd: aggregated reverse-KL estimate to the teacher (the loss)",
+    "train/kdrl/kd_term": "KDRL: aggregated reverse-KL estimate to the teacher",
+    "train/kdrl/kd_coef": "KDRL: lambda_kd at this step",
+    "train/gkd/kl_teacher": "GKD: aggregated reverse-KL estimate to the teacher (the loss)",
     "train/kl_ref": "beta > 0: aggregated KL estimate to the reference",
+    "rollout/logp_diff_mean": "engines reporting log-probs (vllm): mean |l_rollout - l_old| over "
+                              "the step's completion tokens",
+    "rollout/logp_diff_max": "engines reporting log-probs (vllm): max |l_rollout - l_old|",
     "train/grad_norm": "global gradient norm before clipping",
     "train/lr": "learning rate",
     "train/skipped_steps": "optimizer steps skipped so far because loss or gradients were "
@@ -110,37 +120,42 @@ METRICS: dict[str, str] = {
 }
 
 
-def validate_method_config(h) -> None:
-    """Check the method hyper-parameters (before anything is loaded); raise :class:`ConfigError`."""
 
-    def require(ok: bool, key: str, allowed: str) -> None:
-        if not ok:
-            raise ConfigError(f"model.{key}={h[key]!r}: {allowed}")
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Validation / test decoding (the paper's protocol: greedy, and ``samples`` at T 0.6,
+    top-p 0.95 for mean@n and pass@k).
 
-    needs_teacher = h.method in ("kdrl", "gkd") or (h.method == "rlad" and h.alpha < 1)
-    require(not (needs_teacher and h.teacher is None), "teacher",
-            f"method {h.method!r} needs a teacher (HF id, local path or embedded name such as "
-            "tiny-kk-teacher); method grpo (or rlad with alpha 1) trains without one")
-    require(h.group_size >= (1 if h.method == "gkd" else 2), "group_size",
-            "must be an integer >= 2 (group-relative advantages need two completions per prompt)")
-    require(0 <= h.alpha <= 1, "alpha", "must lie in [0, 1] (1 = GRPO, 0 = teacher-only anchor)")
-    require(0 < h.eps_low < 1, "eps_low", "must lie in (0, 1) (lower clip bound 1 - eps_low)")
-    require(h.eps_high > 0, "eps_high", "must be > 0 (upper clip bound 1 + eps_high)")
-    require(h.teacher_clip is None or h.teacher_clip > 0, "teacher_clip", "must be > 0 or null")
-    require(h.temperature > 0, "temperature", "must be > 0")
-    require(0 < h.top_p <= 1, "top_p", "must lie in (0, 1]")
-    require(h.max_new_tokens >= 1, "max_new_tokens", "must be >= 1")
-    require(h.beta >= 0, "beta", "must be >= 0 (0 = no reference model)")
-    require(h.kd_coef >= 0, "kd_coef", "must be >= 0")
-    require(h.ppo_epochs >= 1, "ppo_epochs", "must be >= 1")
-    require(h.minibatch_size is None or h.minibatch_size >= 1, "minibatch_size",
-            "must be >= 1 or null (whole rollout)")
-    require(h.micro_batch_size is None or h.micro_batch_size >= 1, "micro_batch_size",
-            "must be >= 1 or null (whole minibatch)")
-    require(h.logprob_micro_batch_size >= 1, "logprob_micro_batch_size", "must be >= 1")
-    require(h.eval_samples >= 0, "eval_samples", "must be >= 0")
-    require(h.eval_greedy or h.eval_samples > 0, "eval_greedy",
-            "evaluation needs eval_greedy true or eval_samples > 0")
+    Attributes:
+        greedy: evaluate greedy decoding (``val/accuracy/*``).
+        samples: ``n`` sampled completions per prompt (``mean@n``, ``pass@k``); 0 = none.
+        temperature: sampling temperature of the ``samples``.
+        top_p: top-p of the ``samples``.
+        max_new_tokens: completion limit (``None`` = the training ``sampling.max_new_tokens``).
+    """
+
+    greedy: bool = True
+    samples: int = 8
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int | None = None
+
+
+def _require(ok: bool, key: str, value, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"model.init_args.{key}={value!r}: {allowed}")
+
+
+def validate_sampling(sampling: SamplingSettings, key: str, *, min_samples: int = 1) -> None:
+    """One-line :class:`ConfigError` for a bad sampling setting (``key``: its config group)."""
+    _require(sampling.num_samples >= min_samples, f"{key}.num_samples", sampling.num_samples,
+             f"must be an integer >= {min_samples}" + (
+                 " (group-relative advantages need two completions per prompt)"
+                 if min_samples > 1 else ""))
+    _require(sampling.temperature > 0, f"{key}.temperature", sampling.temperature, "must be > 0")
+    _require(0 < sampling.top_p <= 1, f"{key}.top_p", sampling.top_p, "must lie in (0, 1]")
+    _require(sampling.max_new_tokens >= 1, f"{key}.max_new_tokens", sampling.max_new_tokens,
+             "must be >= 1")
 
 
 class RLADModule(LightningModule):
@@ -149,36 +164,24 @@ class RLADModule(LightningModule):
     Args:
         student: the trained policy ``pi_S``: HF id, local folder or embedded short name
             (``tiny-kk-student``).
-        teacher: frozen teacher ``pi_T`` (same tokenizer); required by ``rlad``, ``kdrl`` and
-            ``gkd``, never loaded by ``grpo`` or ``rlad`` with ``alpha = 1``.
+        teacher: frozen teacher ``pi_T`` (same tokenizer); loaded only when the objective needs
+            one (never for GRPO or TRRD with ``alpha = 1``).
         reference: frozen reference ``pi_ref`` for the ``beta`` KL term; ``None`` = the student's
             initial weights. Loaded only when ``beta > 0``.
         task: task name used for rewards (``knights_knaves``, ``math``); ``None`` = the data's
             task. Must match the task the datamodule provides.
-        method: ``rlad`` (TRRD ratio, the paper's method), ``grpo``, ``kdrl`` (GRPO + reverse-KL
-            to the teacher), ``gkd`` (on-policy reverse-KL distillation, no task reward in the loss).
-        group_size: ``G``, completions sampled per prompt (>= 2 for the reward-based methods).
-        temperature: sampling temperature of the training rollouts. The student's (and the
-            reference's) log-probs in the objective are those of this sampling policy (logits /
-            temperature), so updates stay on-policy; the teacher's are at temperature 1.
-        top_p: nucleus sampling threshold of the training rollouts (1.0 = off).
-        max_new_tokens: completion length limit (longer completions are truncated).
-        rollout_engine: ``hf_generate`` (Hugging Face ``generate``) or ``kv_decode`` (a plain
-            KV-cache decoding loop, same distribution, less per-token overhead).
-        alpha: TRRD mixing weight between ``pi_old`` (1) and the teacher (0); 1 is GRPO.
-        eps_low: lower clip range, ``r >= 1 - eps_low``.
-        eps_high: upper clip range, ``r <= 1 + eps_high``.
-        teacher_clip: ``c``, clamp of the student-teacher log-ratio in TRRD; ``None`` = no clamp.
-        teacher_clip_form: ``ratio`` (the paper: clamp inside the ratio) or ``anchor`` (clamp the
-            teacher's offset inside the constant anchor so ``d log r / d l`` stays 1).
+        objective: the training objective, by ``class_path``: ``rlad_pl.objectives.TRRD`` (the
+            paper's method), ``GRPO``, ``KDRL``, ``GKD``, or a subclass of
+            :class:`rlad_pl.objectives.Objective`.
+        sampling: the training rollouts: ``num_samples`` is ``G``, completions per prompt (>= 2
+            for objectives that use the reward); ``temperature``, ``top_p``, ``max_new_tokens``.
+            The student's (and the reference's) log-probs in the objective are those of this
+            sampling policy (logits / temperature), so updates stay on-policy; the teacher's are
+            at temperature 1.
+        rollout_engine: ``kv_decode`` (a plain KV-cache decoding loop) or ``hf_generate``
+            (Hugging Face ``generate``); same distribution.
         beta: weight of ``KL(pi_S || pi_ref)``; 0 loads no reference model.
         kl_estimator: estimator of the reference KL (``k1``, ``k2``, ``k3``).
-        kd_coef: ``lambda_kd`` of KDRL at the first step.
-        kd_coef_final: ``lambda_kd`` at ``trainer.max_steps`` (linear anneal); ``None`` = constant.
-        kd_estimator: reverse-KL estimator to the teacher for ``kdrl`` and ``gkd``.
-        aggregation: how token terms become the loss (``seq-mean-token-mean`` is the paper's).
-        sum_norm_constant: the constant of ``seq-mean-token-sum-norm`` (``None`` =
-            ``max_new_tokens``).
         advantage_scale: ``std`` (divide by the group std, the paper) or ``none`` (Dr. GRPO).
         drop_zero_variance_groups: leave groups whose rewards are all equal out of the update.
         ppo_epochs: passes over each rollout.
@@ -186,25 +189,21 @@ class RLADModule(LightningModule):
         micro_batch_size: completions per forward/backward inside a minibatch (gradients are
             accumulated, weighted so the loss equals the whole minibatch's; completions of similar
             length go together and padding past the longest is cut); ``None`` = all at once.
-        lr: AdamW learning rate.
-        weight_decay: AdamW weight decay.
-        betas: AdamW betas.
-        warmup_steps: linear warm-up in optimizer steps.
-        lr_schedule: after warm-up: ``constant`` or ``cosine`` (to ``min_lr_ratio * lr`` at
-            ``trainer.max_steps``).
-        min_lr_ratio: final lr of the cosine schedule as a fraction of ``lr``.
-        gradient_clip_val: clip of the global gradient norm (``None`` = measure only).
+        optimization: AdamW and its schedule (:class:`rlad_pl.optim.Optimization`).
         logprob_micro_batch_size: sequences per no-grad forward (old, teacher, reference).
         logprob_chunk_size: sequence chunk of the log-softmax (bounds full-vocab fp32 memory).
-        eval_greedy: evaluate greedy decoding (``val/accuracy/*``).
-        eval_samples: ``n`` sampled completions per evaluation prompt (``mean@n``, ``pass@k``);
-            0 = none.
-        eval_temperature: sampling temperature at evaluation (paper: 0.6).
-        eval_top_p: top-p at evaluation (paper: 0.95).
-        eval_max_new_tokens: completion limit at evaluation (``None`` = ``max_new_tokens``).
+        evaluation: validation / test decoding (:class:`EvaluationSettings`).
         seed: seed of the sampling streams; each rollout and evaluation batch gets its own seed
             derived from it, so resumed runs sample exactly as uninterrupted ones.
-        dtype: weights dtype of loaded models (``None`` = as saved; e.g. ``bfloat16``).
+        dtype: weights dtype of the student (``None`` = as saved; e.g. ``bfloat16``).
+        teacher_dtype: weights dtype of the teacher (``None`` = ``dtype``); e.g. a bf16 teacher
+            beside an fp32 student under ``bf16-mixed``.
+        reference_dtype: weights dtype of the reference (``None`` = ``dtype``).
+        attn_implementation: attention kernel passed to ``from_pretrained`` (``sdpa``, ``eager``,
+            ``flash_attention_2``, ...).
+        gradient_checkpointing: recompute the student's activations in the backward pass of the
+            update (Hugging Face gradient checkpointing; less memory, ~30% more update time).
+            The frozen models never keep activations.
         trust_remote_code: passed to Hugging Face loading.
     """
 
@@ -214,50 +213,38 @@ class RLADModule(LightningModule):
         teacher: str | None = "tiny-kk-teacher",
         reference: str | None = None,
         task: str | None = None,
-        method: Method = "rlad",
-        group_size: int = 8,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        max_new_tokens: int = 64,
+        objective: Objective | None = None,
+        sampling: SamplingSettings = SamplingSettings(num_samples=8),
         rollout_engine: Literal["hf_generate", "kv_decode"] = "hf_generate",
-        alpha: float = 0.5,
-        eps_low: float = 0.2,
-        eps_high: float = 0.28,
-        teacher_clip: float | None = 1.0,
-        teacher_clip_form: Literal["ratio", "anchor"] = "ratio",
         beta: float = 0.0,
         kl_estimator: KLEstimator = "k3",
-        kd_coef: float = 5e-3,
-        kd_coef_final: float | None = None,
-        kd_estimator: KLEstimator = "k2",
-        aggregation: Aggregation = "seq-mean-token-mean",
-        sum_norm_constant: float | None = None,
         advantage_scale: Literal["std", "none"] = "std",
         drop_zero_variance_groups: bool = True,
         ppo_epochs: int = 1,
         minibatch_size: int | None = None,
         micro_batch_size: int | None = None,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.99),
-        warmup_steps: int = 0,
-        lr_schedule: Literal["constant", "cosine"] = "constant",
-        min_lr_ratio: float = 0.1,
-        gradient_clip_val: float | None = 1.0,
+        optimization: Optimization = Optimization(),
         logprob_micro_batch_size: int = 64,
         logprob_chunk_size: int | None = None,
-        eval_greedy: bool = True,
-        eval_samples: int = 8,
-        eval_temperature: float = 0.6,
-        eval_top_p: float = 0.95,
-        eval_max_new_tokens: int | None = None,
+        evaluation: EvaluationSettings = EvaluationSettings(),
         seed: int = 0,
         dtype: str | None = None,
+        teacher_dtype: str | None = None,
+        reference_dtype: str | None = None,
+        attn_implementation: str | None = "sdpa",
+        gradient_checkpointing: bool = False,
         trust_remote_code: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        validate_method_config(self.hparams)
+        self.objective = objective if objective is not None else TRRD()
+        self.sampling, self.optimization, self.evaluation = sampling, optimization, evaluation
+        # plain values only: checkpoints load with weights_only, and TensorBoard's HPARAMS tab
+        self.save_hyperparameters(ignore=["objective", "sampling", "optimization", "evaluation"])
+        self.hparams.update({"objective": type(self.objective).__name__,
+                             "objective_args": dict(vars(self.objective)),
+                             "sampling": asdict(sampling), "optimization": asdict(optimization),
+                             "evaluation": asdict(evaluation)})
+        self.validate()
         self.automatic_optimization = False
         self.tokenizer = load_tokenizer(student, trust_remote_code=trust_remote_code)
         if self.needs_teacher:
@@ -265,8 +252,9 @@ class RLADModule(LightningModule):
             try:
                 check_tokenizers_compatible(self.tokenizer, teacher_tokenizer)
             except ValueError as err:
-                raise ConfigError(f"model.teacher={teacher!r}: {err}") from None
+                raise ConfigError(f"model.init_args.teacher={teacher!r}: {err}") from None
         self.engine: RolloutEngine = ENGINES[rollout_engine](self.tokenizer)
+        self.engine_stale = False  # the student moved since the engine last took its weights
         self.student: torch.nn.Module | None = None
         # Frozen models are kept out of the module tree: not trained, not in checkpoints.
         self.frozen: dict[str, torch.nn.Module] = {}
@@ -276,12 +264,38 @@ class RLADModule(LightningModule):
         self.skipped_steps = 0
         self.last_samples: list[dict] = []
 
+    def validate(self) -> None:
+        """Check the settings before anything is loaded; raise a one-line :class:`ConfigError`."""
+        h, objective = self.hparams, self.objective
+        _require(isinstance(objective, Objective), "objective", objective,
+                 "must be an rlad_pl.objectives.Objective (TRRD, GRPO, KDRL, GKD or a subclass)")
+        _require(not (self.needs_teacher and h.teacher is None), "teacher", h.teacher,
+                 f"objective {type(objective).__name__} needs a teacher (HF id, local path or "
+                 "embedded name such as tiny-kk-teacher); GRPO (or TRRD with alpha 1) trains "
+                 "without one")
+        validate_sampling(self.sampling, "sampling", min_samples=2 if objective.uses_reward else 1)
+        self.optimization.validate()
+        e = self.evaluation
+        _require(e.samples >= 0, "evaluation.samples", e.samples, "must be >= 0")
+        _require(e.greedy or e.samples > 0, "evaluation.greedy", e.greedy,
+                 "evaluation needs greedy true or samples > 0")
+        _require(e.temperature > 0, "evaluation.temperature", e.temperature, "must be > 0")
+        _require(0 < e.top_p <= 1, "evaluation.top_p", e.top_p, "must lie in (0, 1]")
+        _require(e.max_new_tokens is None or e.max_new_tokens >= 1, "evaluation.max_new_tokens",
+                 e.max_new_tokens, "must be >= 1 or null (= sampling.max_new_tokens)")
+        _require(h.beta >= 0, "beta", h.beta, "must be >= 0 (0 = no reference model)")
+        _require(h.ppo_epochs >= 1, "ppo_epochs", h.ppo_epochs, "must be >= 1")
+        _require(h.minibatch_size is None or h.minibatch_size >= 1, "minibatch_size",
+                 h.minibatch_size, "must be >= 1 or null (whole rollout)")
+        _require(h.micro_batch_size is None or h.micro_batch_size >= 1, "micro_batch_size",
+                 h.micro_batch_size, "must be >= 1 or null (whole minibatch)")
+        _require(h.logprob_micro_batch_size >= 1, "logprob_micro_batch_size",
+                 h.logprob_micro_batch_size, "must be >= 1")
+
     # ----------------------------------------------------------------- what the method needs
     @property
     def needs_teacher(self) -> bool:
-        """Whether the objective uses teacher log-probs (not GRPO, not TRRD with alpha = 1)."""
-        h = self.hparams
-        return h.method in ("kdrl", "gkd") or (h.method == "rlad" and h.alpha < 1)
+        return self.objective.needs_teacher
 
     @property
     def needs_reference(self) -> bool:
@@ -291,7 +305,7 @@ class RLADModule(LightningModule):
     def needs_old_logp(self) -> bool:
         """Separate ``l_old`` pass: only when the policy moves before the last minibatch's forward."""
         h = self.hparams
-        return h.method != "gkd" and (h.ppo_epochs > 1 or h.minibatch_size is not None)
+        return self.objective.needs_old_logp and (h.ppo_epochs > 1 or h.minibatch_size is not None)
 
     # ------------------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -301,39 +315,48 @@ class RLADModule(LightningModule):
         if data_task is not None and not isinstance(data_task, str):
             if wanted is not None and wanted != data_task.name:
                 raise ConfigError(
-                    f"model.task={wanted!r}: the data provides task {data_task.name!r} "
-                    f"(data.task); set model.task to {data_task.name!r} or null")
+                    f"model.init_args.task={wanted!r}: the data provides task "
+                    f"{data_task.name!r} (data.init_args.task); set it to {data_task.name!r} "
+                    "or null")
             self.task = data_task
         else:
             name = wanted or data_task
             if name is None:
-                raise ConfigError("model.task: no task given and the datamodule provides none")
+                raise ConfigError("model.init_args.task=None: no task given and the datamodule "
+                                  "provides none")
             try:
                 self.task = get_task(name)
             except (KeyError, ValueError) as err:
-                raise ConfigError(f"model.task={name!r}: {err}") from None
+                raise ConfigError(f"model.init_args.task={name!r}: {err}") from None
+
+    def _load(self, name: str, dtype: str | None) -> torch.nn.Module:
+        h = self.hparams
+        return load_model(name, dtype=dtype, trust_remote_code=h.trust_remote_code,
+                          attn_implementation=h.attn_implementation)
 
     def configure_model(self) -> None:
-        """Load the student, and for fitting the teacher / reference the method needs."""
+        """Load the student, and for fitting the teacher / reference the objective needs."""
         if self.student is not None:
             return
         h = self.hparams
-        self.student = load_model(h.student, dtype=h.dtype, trust_remote_code=h.trust_remote_code)
+        self.student = self._load(h.student, h.dtype)
         fitting = self.trainer.state.fn == "fit"
+        if fitting and h.gradient_checkpointing:
+            self.student.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False})
         if fitting and self.needs_reference:
-            reference = (copy.deepcopy(self.student) if h.reference is None else
-                         load_model(h.reference, dtype=h.dtype, trust_remote_code=h.trust_remote_code))
-            self.frozen["reference"] = reference
+            self.frozen["reference"] = (
+                copy.deepcopy(self.student) if h.reference is None
+                else self._load(h.reference, h.reference_dtype or h.dtype))
         if fitting and self.needs_teacher:
-            self.frozen["teacher"] = load_model(h.teacher, dtype=h.dtype,
-                                                trust_remote_code=h.trust_remote_code)
+            self.frozen["teacher"] = self._load(h.teacher, h.teacher_dtype or h.dtype)
         for model in self.frozen.values():
             model.requires_grad_(False).eval()
         self.student.train(fitting)
         shard_models(self)  # FSDP2 under ModelParallelStrategy; before the optimizer is built
 
     def configure_callbacks(self):
-        """Add the teacher log-prob cache when the method needs a teacher and none is configured."""
+        """Add the teacher log-prob cache when the objective needs a teacher and none is listed."""
         if not self.needs_teacher:
             return []
         present = [cb for cb in self.trainer.callbacks if isinstance(cb, TeacherLogprobCache)]
@@ -346,85 +369,71 @@ class RLADModule(LightningModule):
         self.teacher_cache = caches[0] if caches and self.needs_teacher else None
 
     def configure_optimizers(self):
-        h = self.hparams
-        optimizer = torch.optim.AdamW(self.student.parameters(), lr=h.lr, betas=tuple(h.betas),
-                                      weight_decay=h.weight_decay)
-        total = self.trainer.max_steps
-
-        def factor(step: int) -> float:
-            if step < h.warmup_steps:
-                return (step + 1) / h.warmup_steps
-            if h.lr_schedule == "constant" or total is None or total <= h.warmup_steps:
-                return 1.0
-            progress = min(1.0, (step - h.warmup_steps) / (total - h.warmup_steps))
-            return h.min_lr_ratio + (1 - h.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return self.optimization.build(self.student.parameters(), self.trainer.max_steps)
 
     # ------------------------------------------------------------------- the algorithm
     def training_step(self, batch: dict, batch_idx: int) -> None:
         h = self.hparams
-        G = h.group_size
-        times: dict[str, float] = {}
-        step_start = time.perf_counter()
+        G = self.sampling.num_samples
+        times = PhaseTimes()
+        with times("step"):
+            # 1. Rollout: G completions per prompt from the student as it is now (pi_old).
+            with times("rollout"), self._seeded(_TRAIN_STREAM, self.rollouts_done):
+                rollout = self.rollout(batch, self.sampling)
 
-        # 1. Rollout: G completions per prompt from the student as it is now (pi_old).
-        start = time.perf_counter()
-        with self._seeded(_TRAIN_STREAM, self.rollouts_done):
-            rollout = self.rollout(batch, num_samples=G, temperature=h.temperature,
-                                   top_p=h.top_p, max_new_tokens=h.max_new_tokens)
-        times["rollout"] = time.perf_counter() - start
+            # 2. Score every completion with the task's verifiable reward.
+            scores = self.score(rollout, [r for r in batch["records"] for _ in range(G)])
+            R = torch.tensor([s["total"] for s in scores], dtype=torch.float32,
+                             device=self.device)
 
-        # 2. Score every completion with the task's verifiable reward.
-        records = [r for r in batch["records"] for _ in range(G)]
-        scores = self.score(rollout, records)
-        R = torch.tensor([s["total"] for s in scores], dtype=torch.float32, device=self.device)
+            # 3. Group-relative advantages; groups with equal rewards carry no signal.
+            A, zero_variance = group_advantages(R, G, scale=h.advantage_scale)
+            keep = zero_variance.new_ones(len(R))
+            if h.drop_zero_variance_groups and self.objective.uses_reward:
+                keep = ~zero_variance
+            rows = keep.nonzero().flatten()
+            batch_rollout = rollout.select(rows)
 
-        # 3. Group-relative advantages; groups with equal rewards carry no signal.
-        A, zero_variance = group_advantages(R, G, scale=h.advantage_scale)
-        keep = zero_variance.new_ones(len(R))
-        if h.drop_zero_variance_groups and h.method != "gkd":
-            keep = ~zero_variance
-        batch_rollout, A_batch = rollout.select(keep.nonzero().flatten()), A[keep]
+            # 4. Log-probs on the completion tokens, each only when the objective needs it.
+            trajectory = self.trajectory(batch_rollout, A[rows], times)
 
-        # 4. Log-probs on the completion tokens, each only when the objective needs it.
-        old_logp = teacher_logp = ref_logp = None
-        scored = max_over_ranks(self, A_batch.numel()) > 0  # on any rank: gathers are collective
-        if scored and self.needs_old_logp:
-            start = time.perf_counter()
-            old_logp = self._frozen_logprobs(self.student, batch_rollout)
-            times["old_logp"] = time.perf_counter() - start
-        if scored and self.needs_teacher:
-            start = time.perf_counter()
-            with gathered(self.frozen["teacher"]) as teacher:
-                teacher_logp = self.teacher_cache.logprobs(
-                    teacher, batch_rollout,
-                    micro_batch_size=h.logprob_micro_batch_size, chunk_size=h.logprob_chunk_size)
-            times["teacher"] = time.perf_counter() - start
-        if scored and self.needs_reference:
-            start = time.perf_counter()
-            ref_logp = self._frozen_logprobs(self.frozen["reference"], batch_rollout)
-            times["reference"] = time.perf_counter() - start
-
-        # 5. ppo_epochs x minibatches of clipped policy-gradient updates.
-        start = time.perf_counter()
-        update_metrics = self.update(batch_rollout, A_batch, old_logp, teacher_logp, ref_logp)
-        times["update"] = time.perf_counter() - start
-        times["step"] = time.perf_counter() - step_start
+            # 5. ppo_epochs x minibatches of clipped policy-gradient updates.
+            with times("update"):
+                update_metrics = self.update(batch_rollout, trajectory)
 
         # 6. Log.
         self.rollouts_done += 1
         self._log_step(rollout, scores, R, A, zero_variance, update_metrics, times)
         self._keep_samples(batch, rollout, scores)
 
-    def update(self, rollout: Rollout, A: torch.Tensor, old_logp: torch.Tensor | None,
-               teacher_logp: torch.Tensor | None, ref_logp: torch.Tensor | None) -> list[dict]:
+    def trajectory(self, rollout: Rollout, A: torch.Tensor, times: PhaseTimes) -> Trajectory:
+        """The rollout's advantages and the log-probs the objective reads (``l_old`` only when
+        the policy moves before the last minibatch; ``l_T`` through the teacher cache)."""
+        old_logp = teacher_logp = ref_logp = None
+        scored = max_over_ranks(self, A.numel()) > 0  # on any rank: gathers are collective
+        if scored and self.needs_old_logp:
+            with times("old_logp"):
+                old_logp = self._frozen_logprobs(self.student, rollout)
+        if scored and self.needs_teacher:
+            with times("teacher"), gathered(self.frozen["teacher"]) as teacher:
+                teacher_logp = self.teacher_cache.logprobs(
+                    teacher, rollout, micro_batch_size=self.hparams.logprob_micro_batch_size,
+                    chunk_size=self.hparams.logprob_chunk_size)
+        if scored and self.needs_reference:
+            with times("reference"):
+                ref_logp = self._frozen_logprobs(self.frozen["reference"], rollout)
+        return Trajectory(mask=rollout.completion_mask, advantages=A, old_logp=old_logp,
+                          teacher_logp=teacher_logp, ref_logp=ref_logp,
+                          rollout_logp=rollout.rollout_logp,
+                          max_new_tokens=self.sampling.max_new_tokens)
+
+    def update(self, rollout: Rollout, trajectory: Trajectory) -> list[dict]:
         """``ppo_epochs`` passes over the rollout's completions in minibatches, one optimizer step
         each. A minibatch whose loss or gradient norm is non-finite is not applied (counted in
         ``skipped_steps``); with no completions at all one empty step is taken, so
         ``global_step`` advances with every rollout. Returns the applied minibatches' metrics."""
         h = self.hparams
+        A = trajectory.advantages
         rows = torch.arange(len(A), device=A.device)
         size = h.minibatch_size or max(len(rows), 1)
         generator = torch.Generator().manual_seed(
@@ -440,9 +449,10 @@ class RLADModule(LightningModule):
             if h.ppo_epochs > 1 or size < len(rows):
                 order = rows[torch.randperm(len(rows), generator=generator).to(rows.device)]
             for begin in range(0, n_minibatches * size, size):
-                loss, m = self.backward_minibatch(rollout, order[begin:begin + size], A, old_logp,
-                                                  teacher_logp, ref_logp, with_entropy=epoch == 0)
-                grad_norm = clip_grad_norm(self.student, h.gradient_clip_val or float("inf"))
+                loss, m = self.backward_minibatch(rollout, trajectory, order[begin:begin + size],
+                                                  with_entropy=epoch == 0)
+                grad_norm = clip_grad_norm(self.student,
+                                           self.optimization.gradient_clip_val or float("inf"))
                 finite = bool(torch.isfinite(loss) and torch.isfinite(grad_norm))
                 self._optimizer_step(apply=finite)
                 if not finite:
@@ -451,12 +461,12 @@ class RLADModule(LightningModule):
                 metrics.append({**m, "loss": loss, "grad_norm": grad_norm.detach()})
         return metrics
 
-    def backward_minibatch(self, rollout: Rollout, minibatch: torch.Tensor, A: torch.Tensor,
-                           old_logp, teacher_logp, ref_logp, *, with_entropy: bool):
+    def backward_minibatch(self, rollout: Rollout, trajectory: Trajectory,
+                           minibatch: torch.Tensor, *, with_entropy: bool):
         """Gradients of the minibatch's loss, accumulated over micro-batches; returns the
         (detached) loss and the objective's metrics."""
         h = self.hparams
-        mask = rollout.completion_mask
+        mask = trajectory.mask
         lengths = mask.sum(-1)
         P = rollout.prompt_length
         loss_sum = torch.zeros((), device=self.device)
@@ -467,23 +477,45 @@ class RLADModule(LightningModule):
                 self.manual_backward(idle_loss(self.student, self.device))
                 continue
             C = max(int(lengths[micro].max()), 1)  # positions past the longest are all padding
-            old, teacher, ref = (None if x is None else x[micro, :C]
-                                 for x in (old_logp, teacher_logp, ref_logp))
             logp, entropy = sequence_logprobs(
                 self.student, rollout.sequences[micro, :P + C], rollout.attention_mask[micro, :P + C],
                 P, chunk_size=h.logprob_chunk_size, with_entropy=with_entropy,
-                temperature=h.temperature)
-            old = logp.detach() if old is None else old
-            loss, m = self.objective(logp, old, teacher, ref, A[micro], mask[micro, :C])
+                temperature=self.sampling.temperature)
+            micro_trajectory = trajectory.select(micro, width=C)
+            loss, m = self.loss(logp, micro_trajectory, progress=self.progress)
             # the share of the minibatch's aggregation this micro-batch carries
-            weight = (mask[micro].sum() / mask[minibatch].sum() if h.aggregation == "token-mean"
+            weight = (mask[micro].sum() / mask[minibatch].sum()
+                      if self.objective.aggregation == "token-mean"
                       else len(micro) / len(minibatch))
             self.manual_backward(loss * weight)
             loss_sum += loss.detach() * weight
             if entropy is not None:
-                m["entropy"] = (entropy * mask[micro, :C]).sum() / mask[micro, :C].sum().clamp(min=1)
+                m["entropy"] = masked_mean(entropy, micro_trajectory.mask)
+            if with_entropy and micro_trajectory.rollout_logp is not None:
+                m.update(_mismatch_metrics(logp, micro_trajectory))
             parts.append(m)
         return loss_sum, _merge_metrics(parts)
+
+    def loss(self, logp: torch.Tensor, trajectory: Trajectory, *,
+             progress: float) -> tuple[torch.Tensor, dict]:
+        """The objective's loss on one (micro)batch, plus ``beta * KL(pi_S || pi_ref)``."""
+        loss, metrics = self.objective(logp, trajectory, progress=progress)
+        metrics = dict(metrics)
+        if self.needs_reference:
+            kl_ref = kl_penalty(logp, trajectory.ref_logp, trajectory.mask,
+                                estimator=self.hparams.kl_estimator,
+                                **self.objective.aggregation_options(trajectory))
+            loss = loss + self.hparams.beta * kl_ref
+            metrics["kl_ref"] = kl_ref.detach()
+        return loss, metrics
+
+    @property
+    def progress(self) -> float:
+        """Fraction of ``trainer.max_steps`` done (0 when the budget is not a step count)."""
+        total = self.trainer.max_steps if self._trainer is not None else None
+        if not total or total < 1:
+            return 0.0
+        return min(1.0, self.global_step / total)
 
     def _optimizer_step(self, *, apply: bool) -> None:
         """Optimizer + scheduler step; ``apply=False`` drops the gradients first, so no parameter
@@ -494,52 +526,21 @@ class RLADModule(LightningModule):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         scheduler.step()
-
-    def objective(self, logp, old_logp, teacher_logp, ref_logp, A, mask):
-        """The chosen method's loss on one minibatch, plus ``beta * KL(pi_S || pi_ref)``."""
-        h = self.hparams
-        agg = {"aggregation": h.aggregation, "sum_norm_constant": self._sum_norm_constant()}
-        clip = {"eps_low": h.eps_low, "eps_high": h.eps_high}
-        if h.method == "rlad":
-            loss, metrics = trrd_loss(logp, old_logp, teacher_logp, A, mask, alpha=h.alpha,
-                                      teacher_clip=h.teacher_clip,
-                                      clamp_form=h.teacher_clip_form, **clip, **agg)
-        elif h.method == "grpo":
-            loss, metrics = grpo_loss(logp, old_logp, A, mask, **clip, **agg)
-        elif h.method == "kdrl":
-            loss, metrics = kdrl_loss(logp, old_logp, teacher_logp, A, mask, kd_coef=self.kd_coef(),
-                                      estimator=h.kd_estimator, **clip, **agg)
-            metrics["kdrl/kd_coef"] = torch.tensor(self.kd_coef())
-        else:  # gkd: reverse KL to the teacher on the student's own samples, no task reward
-            loss = kl_penalty(logp, teacher_logp, mask, estimator=h.kd_estimator, **agg)
-            metrics = {"gkd/kl_teacher": loss.detach()}
-        if self.needs_reference:
-            kl_ref = kl_penalty(logp, ref_logp, mask, estimator=h.kl_estimator, **agg)
-            loss = loss + h.beta * kl_ref
-            metrics["kl_ref"] = kl_ref.detach()
-        return loss, dict(metrics)
-
-    def kd_coef(self) -> float:
-        """``lambda_kd`` at the current step (linear from ``kd_coef`` to ``kd_coef_final``)."""
-        h = self.hparams
-        if h.kd_coef_final is None or not self.trainer.max_steps or self.trainer.max_steps < 1:
-            return h.kd_coef
-        progress = min(1.0, self.global_step / self.trainer.max_steps)
-        return h.kd_coef + (h.kd_coef_final - h.kd_coef) * progress
+        self.engine_stale = self.engine_stale or apply
 
     # ------------------------------------------------------------------ building blocks
-    def rollout(self, batch: dict, *, num_samples: int, temperature: float, top_p: float,
-                max_new_tokens: int) -> Rollout:
-        """Sample (``temperature > 0``) or decode greedily, student in eval mode, no grad."""
+    def rollout(self, batch: dict, sampling: SamplingSettings) -> Rollout:
+        """Sample (``temperature > 0``) or decode greedily, student in eval mode, no grad; an
+        engine with its own copy of the weights gets the current ones first."""
         was_training = self.student.training
         self.student.eval()
         try:
             with gathered(self.student) as student:
-                return self.engine.generate(
-                    student, batch["input_ids"], batch["attention_mask"],
-                    num_samples=num_samples, max_new_tokens=max_new_tokens,
-                    temperature=temperature, top_p=top_p, eos_token_id=self.tokenizer.eos_token_id,
-                    pad_token_id=self.tokenizer.pad_token_id)
+                if self.engine_stale:
+                    self.engine.update_weights(student)
+                    self.engine_stale = False
+                return self.engine.generate(student, batch["input_ids"], batch["attention_mask"],
+                                            sampling)
         finally:
             self.student.train(was_training)
 
@@ -556,15 +557,9 @@ class RLADModule(LightningModule):
                 return micro_batched_logprobs(
                     full, rollout.sequences, rollout.attention_mask, rollout.prompt_length,
                     micro_batch_size=h.logprob_micro_batch_size, chunk_size=h.logprob_chunk_size,
-                    temperature=h.temperature)
+                    temperature=self.sampling.temperature)
         finally:
             model.train(was_training)
-
-    def _sum_norm_constant(self) -> float | None:
-        h = self.hparams
-        if h.aggregation != "seq-mean-token-sum-norm":
-            return None
-        return h.sum_norm_constant or h.max_new_tokens
 
     # ------------------------------------------------------------------------ evaluation
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
@@ -576,20 +571,20 @@ class RLADModule(LightningModule):
 
     def evaluate(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         """``{"greedy_correct": bool[B], "sampled_correct": bool[B, n], "records": ...}``."""
-        h = self.hparams
-        max_new = h.eval_max_new_tokens or h.max_new_tokens
+        e = self.evaluation
+        max_new = e.max_new_tokens or self.sampling.max_new_tokens
         out: dict = {"records": batch["records"]}
-        if h.eval_greedy:
-            rollout = self.rollout(batch, num_samples=1, temperature=0.0, top_p=1.0,
-                                   max_new_tokens=max_new)
+        if e.greedy:
+            rollout = self.rollout(batch, SamplingSettings.greedy(max_new))
             scores = self.score(rollout, batch["records"])
             out["greedy_correct"] = torch.tensor([s["correct"] for s in scores], device=self.device)
             out["greedy_texts"] = rollout.texts
-        if h.eval_samples > 0:
-            n = h.eval_samples
+        if e.samples > 0:
+            n = e.samples
             with self._seeded(_EVAL_STREAM, dataloader_idx * 1_000_003 + batch_idx):
-                rollout = self.rollout(batch, num_samples=n, temperature=h.eval_temperature,
-                                       top_p=h.eval_top_p, max_new_tokens=max_new)
+                rollout = self.rollout(batch, SamplingSettings(
+                    num_samples=n, temperature=e.temperature, top_p=e.top_p,
+                    max_new_tokens=max_new))
             records = [r for r in batch["records"] for _ in range(n)]
             scores = self.score(rollout, records)
             correct = torch.tensor([s["correct"] for s in scores], device=self.device)
@@ -630,7 +625,6 @@ class RLADModule(LightningModule):
 
     # ------------------------------------------------------------------------- logging
     def _log_step(self, rollout, scores, R, A, zero_variance, update_metrics, times) -> None:
-        h = self.hparams
         mask = rollout.completion_mask
         lengths = mask.sum(-1).float()
         values = {
@@ -638,7 +632,8 @@ class RLADModule(LightningModule):
             "train/reward/std": R.std(unbiased=False),
             "train/accuracy": torch.tensor([float(s["correct"]) for s in scores]).mean(),
             "train/advantage/std": A.std(unbiased=False),
-            "train/zero_variance_frac": zero_variance.view(-1, h.group_size)[:, 0].float().mean(),
+            "train/zero_variance_frac":
+                zero_variance.view(-1, self.sampling.num_samples)[:, 0].float().mean(),
             "train/completion_len/mean": lengths.mean(),
             "train/completion_len/max": lengths.max(),
             "train/truncated_frac": rollout.truncated.float().mean(),
@@ -648,7 +643,8 @@ class RLADModule(LightningModule):
         for key in scores[0]:
             if key not in ("total", "correct"):
                 values[f"train/reward/{key}"] = sum(float(s[key]) for s in scores) / len(scores)
-        values.update({f"train/{k}": v for k, v in _merge_metrics(update_metrics).items()})
+        values.update({k if k.startswith("rollout/") else f"train/{k}": v
+                       for k, v in _merge_metrics(update_metrics).items()})
         for phase, seconds in times.items():
             values[f"time/{phase}_s"] = seconds
         values["time/tokens_per_s"] = rollout.num_tokens / max(times["step"], 1e-9)
@@ -660,7 +656,7 @@ class RLADModule(LightningModule):
         self.log("acc", values["train/accuracy"], prog_bar=True, logger=False)
 
     def _keep_samples(self, batch, rollout, scores, count: int = 4) -> None:
-        G = self.hparams.group_size
+        G = self.sampling.num_samples
         self.last_samples = [
             {"prompt": batch["prompts"][i // G], "completion": rollout.texts[i],
              "reward": scores[i]["total"], "correct": scores[i]["correct"]}
@@ -675,11 +671,23 @@ def _numpy_rng_state() -> tuple:
 
 
 def _merge_metrics(metrics: list[dict]) -> dict:
-    """Mean over (micro/mini)batches; ``ratio/min`` and ``ratio/max`` take the min / max."""
+    """Mean over (micro/mini)batches; ``.../min`` and ``.../max`` metrics take the min / max."""
     merged = {}
     for key in dict.fromkeys(k for m in metrics for k in m):
         stacked = torch.stack([torch.as_tensor(m[key], dtype=torch.float32)
                                for m in metrics if key in m])
-        reduce = {"ratio/min": stacked.min, "ratio/max": stacked.max}.get(key, stacked.mean)
+        reduce = (stacked.min if key.endswith("/min") else
+                  stacked.max if key.endswith("/max") else stacked.mean)
         merged[key] = reduce()
     return merged
+
+
+
+def _mismatch_metrics(logp: torch.Tensor, trajectory: Trajectory) -> dict:
+    """``rollout/logp_diff_*``: how far the engine's log-probs of the sampled tokens are from
+    the trainer's ``l_old``."""
+    diff = (trajectory.old_or(logp) - trajectory.rollout_logp).abs()
+    real = diff[trajectory.mask.bool()]
+    if real.numel() == 0:
+        return {}
+    return {"rollout/logp_diff_mean": real.mean(), "rollout/logp_diff_max": real.max()}

@@ -29,8 +29,10 @@ from test_module_fixtures import ParityTask
 from rlad_pl.callbacks import Evaluation, HFExport
 from rlad_pl.data import PromptDataModule
 from rlad_pl.distributed import FSDP2Strategy, full_state_dict
-from rlad_pl.module import RLADModule
-from rlad_pl.rollout import Rollout
+from rlad_pl.module import EvaluationSettings, RLADModule
+from rlad_pl.objectives import TRRD
+from rlad_pl.optim import Optimization
+from rlad_pl.rollout import Rollout, SamplingSettings
 
 PROMPTS_PER_RANK = 2
 
@@ -71,10 +73,10 @@ class Module(RLADModule):
 
     replay: list[Rollout] | None = None
 
-    def rollout(self, batch, **kwargs):
+    def rollout(self, batch, sampling):
         if self.trainer.training and self.replay is not None:
             return self.replay[self.rollouts_done]
-        out = super().rollout(batch, **kwargs)
+        out = super().rollout(batch, sampling)
         if self.trainer.training:
             self.recorded.append(out)
         return out
@@ -114,8 +116,9 @@ def main() -> None:
     torch.set_num_threads(1)
     seed_everything(0, workers=True)
     world = 1 if args.mode == "single" else 2
-    module = Module(student="tiny-kk-student", teacher="tiny-kk-teacher", method="rlad",
-                    group_size=4, max_new_tokens=10, eval_samples=0, lr=1e-3,
+    module = Module(student="tiny-kk-student", teacher="tiny-kk-teacher", objective=TRRD(),
+                    sampling=SamplingSettings(num_samples=4, max_new_tokens=10),
+                    evaluation=EvaluationSettings(samples=0), optimization=Optimization(lr=1e-3),
                     drop_zero_variance_groups=not args.keep_zero_variance,
                     micro_batch_size=args.micro_batch_size)
     module.recorded, module.rewards = [], []

@@ -7,7 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from rlad_pl.callbacks import HFExport, TeacherLogprobCache, pass_at_k
-from rlad_pl.rollout import HFGenerateEngine, micro_batched_logprobs
+from rlad_pl.rollout import HFGenerateEngine, SamplingSettings, micro_batched_logprobs
+from rlad_pl.objectives import GRPO
 from rlad_pl.rollout.kv_decode import first_occurrences
 from tests.test_kv_decode import CallRecorder
 from tests.test_module_fixtures import fit, random_qwen3, tiny_module
@@ -38,9 +39,9 @@ def kk_rollout(temperature, num_samples=4, max_new_tokens=5):
                     return_tensors="pt", padding=True, add_special_tokens=False)
     torch.manual_seed(0)
     return model, HFGenerateEngine(tokenizer).generate(
-        model, enc["input_ids"], enc["attention_mask"], num_samples=num_samples,
-        max_new_tokens=max_new_tokens, temperature=temperature, top_p=1.0,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        model, enc["input_ids"], enc["attention_mask"],
+        SamplingSettings(num_samples=num_samples, temperature=temperature,
+                         max_new_tokens=max_new_tokens))
 
 
 def assert_same_teacher_logprobs(cached, rollout, model):
@@ -80,7 +81,7 @@ def test_teacher_cache_prefills_each_prompt_once():
 
 
 def test_hf_export_loads_and_generates(tmp_path):
-    module = tiny_module(method="grpo", teacher=None)
+    module = tiny_module(GRPO(), teacher=None)
     fit(module, max_steps=1, callbacks=[HFExport(str(tmp_path / "hf"))])
     assert (tmp_path / "hf" / "model.safetensors").is_file()
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "hf")

@@ -78,11 +78,17 @@ def test_fit_logs_every_documented_tag_then_resumes_and_tests(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("override, message", [
-    (["--model.init_args.alpha", "1.5"], "model.alpha=1.5: must lie in [0, 1]"),
-    (["--model.init_args.teacher", "null"], "model.teacher=None: method 'rlad' needs a teacher"),
-    (["--model.init_args.group_size", "1"], "model.group_size=1: must be an integer >= 2"),
-    (["--model.init_args.eps_high", "0"], "model.eps_high=0.0: must be > 0"),
-    (["--model.init_args.task", "math"], "model.task='math': the data provides task"),
+    (["--model.init_args.objective.init_args.alpha", "1.5"],
+     "model.init_args.objective.init_args.alpha=1.5: must lie in [0, 1]"),
+    (["--model.init_args.teacher", "null"],
+     "model.init_args.teacher=None: objective TRRD needs a teacher"),
+    (["--model.init_args.sampling.num_samples", "1"],
+     "model.init_args.sampling.num_samples=1: must be an integer >= 2"),
+    (["--model.init_args.objective.init_args.eps_high", "0"],
+     "model.init_args.objective.init_args.eps_high=0.0: must be > 0"),
+    (["--model.init_args.optimization.lr", "-1"],
+     "model.init_args.optimization.lr=-1.0: must be > 0"),
+    (["--model.init_args.task", "math"], "model.init_args.task='math': the data provides task"),
 ])
 def test_bad_config_exits_with_one_line(tmp_path, monkeypatch, capsys, override, message):
     monkeypatch.chdir(tmp_path)

@@ -107,13 +107,16 @@ def test_test_accuracy_equals_single_process_evaluation(runs, mode):
 
     from rlad_pl.callbacks import Evaluation
     from rlad_pl.data import PromptDataModule
-    from rlad_pl.module import RLADModule
+    from rlad_pl.module import EvaluationSettings, RLADModule
+    from rlad_pl.objectives import GRPO
+    from rlad_pl.rollout import SamplingSettings
     from tests.distributed_run import HalfParityTask
     from tests.test_module_fixtures import ParityTask
 
     distributed = json.loads((runs[mode] / "test.json").read_text())
-    module = RLADModule(student=str(runs[mode] / "hf_model"), teacher=None, method="grpo",
-                        group_size=4, max_new_tokens=10, eval_samples=0)
+    module = RLADModule(student=str(runs[mode] / "hf_model"), teacher=None, objective=GRPO(),
+                        sampling=SamplingSettings(num_samples=4, max_new_tokens=10),
+                        evaluation=EvaluationSettings(samples=0))
     task = (HalfParityTask if mode == "ddp" else ParityTask)(people=(3, 4))  # as the run scored
     data = PromptDataModule(task=task, tokenizer="tiny-kk-student",
                             train_size=64, val_size_per_subset=3, test_size_per_subset=3,

@@ -10,6 +10,7 @@ from transformers.generation.logits_process import TopPLogitsWarper
 from rlad_pl.rollout import (
     HFGenerateEngine,
     RolloutEngine,
+    SamplingSettings,
     micro_batched_logprobs,
     sequence_logprobs,
 )
@@ -32,6 +33,8 @@ ATOL, RTOL = 1e-4, 1e-5
 
 class TextTokenizer:
     """Stand-in tokenizer: ids as space-separated text."""
+
+    eos_token_id, pad_token_id = EOS, PAD
 
     def batch_decode(self, rows, skip_special_tokens=False):
         return [" ".join(map(str, row)) for row in rows]
@@ -75,9 +78,8 @@ def prompts(lengths=(3, 7, 5, 1), seed=1):
 def run(engine, model, G, max_new_tokens, temperature, top_p=1.0, seed=0):
     ids, mask = prompts()
     torch.manual_seed(seed)
-    return engine.generate(model, ids, mask, num_samples=G, max_new_tokens=max_new_tokens,
-                           temperature=temperature, top_p=top_p, eos_token_id=EOS,
-                           pad_token_id=PAD)
+    return engine.generate(model, ids, mask, SamplingSettings(
+        num_samples=G, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens))
 
 
 def test_is_a_rollout_engine():
@@ -178,8 +180,8 @@ def test_first_token_distribution_end_to_end(model):
     ids, mask = prompts(lengths=(5,))
     torch.manual_seed(0)
     rollout = KVDecodeEngine(TextTokenizer()).generate(
-        model, ids, mask, num_samples=G, max_new_tokens=1, temperature=temperature, top_p=top_p,
-        eos_token_id=EOS, pad_token_id=PAD)
+        model, ids, mask, SamplingSettings(num_samples=G, temperature=temperature, top_p=top_p,
+                                           max_new_tokens=1))
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask).logits[0, -1]
     probs = TopPLogitsWarper(top_p)(None, (logits / temperature)[None])[0].softmax(-1).double()

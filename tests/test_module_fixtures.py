@@ -10,7 +10,10 @@ from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from rlad_pl.data import PromptDataModule
 from rlad_pl.models import load_tokenizer
-from rlad_pl.module import RLADModule
+from rlad_pl.module import EvaluationSettings, RLADModule
+from rlad_pl.objectives import TRRD, Objective
+from rlad_pl.optim import Optimization
+from rlad_pl.rollout import SamplingSettings
 from rlad_pl.tasks.knights_knaves import KnightsKnavesTask
 
 STUDENT, TEACHER = "tiny-kk-student", "tiny-kk-teacher"
@@ -35,10 +38,11 @@ class PromptRecorder(Callback):
         self.prompts += batch["prompts"]
 
 
-def tiny_module(**overrides) -> RLADModule:
-    """The embedded student/teacher with short completions and small groups."""
-    options = {"student": STUDENT, "teacher": TEACHER, "method": "rlad", "group_size": 4,
-                   "max_new_tokens": 12, "eval_samples": 2, "lr": 1e-3}
+def tiny_module(objective: Objective | None = None, **overrides) -> RLADModule:
+    """The embedded student/teacher (TRRD by default) with short completions and small groups."""
+    options = {"student": STUDENT, "teacher": TEACHER, "objective": objective or TRRD(),
+               "sampling": SamplingSettings(num_samples=4, max_new_tokens=12),
+               "evaluation": EvaluationSettings(samples=2), "optimization": Optimization(lr=1e-3)}
     options.update(overrides)
     return RLADModule(**options)
 

@@ -5,6 +5,7 @@ import torch
 from rlad_pl.rollout import (
     HFGenerateEngine,
     RolloutEngine,
+    SamplingSettings,
     completion_mask_from_ids,
     sequence_logprobs,
 )
@@ -29,9 +30,9 @@ def test_engine_shapes_prompt_major_and_truncation():
     engine = HFGenerateEngine(tokenizer)
     assert isinstance(engine, RolloutEngine)
     torch.manual_seed(0)
-    out = engine.generate(model, enc["input_ids"], enc["attention_mask"], num_samples=3,
-                          max_new_tokens=8, temperature=1.0, top_p=0.9,
-                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    out = engine.generate(model, enc["input_ids"], enc["attention_mask"],
+                          SamplingSettings(num_samples=3, temperature=1.0, top_p=0.9,
+                                           max_new_tokens=8))
     B, P = enc["input_ids"].shape
     assert out.sequences.shape[0] == B * 3 and out.prompt_length == P
     assert out.completion_ids.shape == out.completion_mask.shape == (B * 3, out.sequences.shape[1] - P)
@@ -50,10 +51,9 @@ def test_greedy_is_deterministic():
     model, tokenizer = random_qwen3()
     enc = encode(tokenizer)
     engine = HFGenerateEngine(tokenizer)
-    kwargs = {"num_samples": 2, "max_new_tokens": 6, "temperature": 0.0, "top_p": 1.0,
-                  "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
-    a = engine.generate(model, enc["input_ids"], enc["attention_mask"], **kwargs)
-    b = engine.generate(model, enc["input_ids"], enc["attention_mask"], **kwargs)
+    greedy = SamplingSettings(num_samples=2, temperature=0.0, max_new_tokens=6)
+    a = engine.generate(model, enc["input_ids"], enc["attention_mask"], greedy)
+    b = engine.generate(model, enc["input_ids"], enc["attention_mask"], greedy)
     assert torch.equal(a.sequences, b.sequences)
     assert torch.equal(a.sequences[0], a.sequences[1])
 
@@ -95,9 +95,8 @@ def test_padding_never_gives_nonfinite_logprobs_or_grads():
     model, tokenizer = random_qwen3()
     enc = encode(tokenizer)
     out = HFGenerateEngine(tokenizer).generate(
-        model, enc["input_ids"], enc["attention_mask"], num_samples=2, max_new_tokens=5,
-        temperature=1.0, top_p=1.0, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id)
+        model, enc["input_ids"], enc["attention_mask"],
+        SamplingSettings(num_samples=2, temperature=1.0, max_new_tokens=5))
     model.zero_grad()
     logp, _ = sequence_logprobs(model, out.sequences, out.attention_mask, out.prompt_length)
     assert torch.isfinite(logp).all()

@@ -24,11 +24,15 @@ def resolve_model_path(name_or_path: str) -> str:
 
 
 def load_model(name_or_path: str, *, dtype: torch.dtype | str | None = None,
-               trust_remote_code: bool = False) -> PreTrainedModel:
-    """A causal LM from safetensors weights (never pickle)."""
+               trust_remote_code: bool = False,
+               attn_implementation: str | None = None) -> PreTrainedModel:
+    """A causal LM from safetensors weights (never pickle); ``attn_implementation`` chooses the
+    attention kernel (``None``: transformers' default)."""
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     kwargs = {"dtype": dtype} if dtype is not None else {}
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
     return AutoModelForCausalLM.from_pretrained(
         resolve_model_path(name_or_path), trust_remote_code=trust_remote_code,
         use_safetensors=True, **kwargs)

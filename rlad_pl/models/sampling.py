@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
+from rlad_pl.rollout.base import SamplingSettings
 from rlad_pl.rollout.kv_decode import KVDecodeEngine
 
 
@@ -22,8 +23,8 @@ def sample_completions(model, tokenizer, prompts: Sequence[str], *, num_samples:
     model.eval()
     rollout = KVDecodeEngine(tokenizer).generate(
         model, enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device),
-        num_samples=num_samples, max_new_tokens=max_new_tokens, temperature=temperature,
-        top_p=top_p, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        SamplingSettings(num_samples=num_samples, temperature=temperature, top_p=top_p,
+                         max_new_tokens=max_new_tokens))
     model.train(was_training)
     return rollout.texts
 

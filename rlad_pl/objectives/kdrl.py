@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from torch import Tensor
 
+import torch
+
+from rlad_pl.objectives.base import Aggregation, ClippedObjective, KLEstimator
 from rlad_pl.objectives.grpo import grpo_loss
-from rlad_pl.objectives.kl import kl_penalty
+from rlad_pl.objectives.kl import ESTIMATORS, kl_penalty
+from rlad_pl.objectives.trajectory import Trajectory
 
 
 def kdrl_loss(
@@ -28,6 +32,7 @@ def kdrl_loss(
     aggregation: str = "seq-mean-token-mean",
     sum_norm_constant: float | None = None,
     kd_mask: Tensor | None = None,
+    is_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict]:
     """KDRL loss; metrics are GRPO's plus ``kdrl/kd_term`` (the aggregated KL estimate)."""
     loss, metrics = grpo_loss(
@@ -39,6 +44,7 @@ def kdrl_loss(
         eps_high=eps_high,
         aggregation=aggregation,
         sum_norm_constant=sum_norm_constant,
+        is_weights=is_weights,
     )
     kd_term = kl_penalty(
         logp,
@@ -50,3 +56,49 @@ def kdrl_loss(
     )
     metrics["kdrl/kd_term"] = kd_term.detach()
     return loss + kd_coef * kd_term, metrics
+
+
+class KDRL(ClippedObjective):
+    """KDRL: GRPO plus ``lambda_kd`` times a reverse-KL estimate to the teacher.
+
+    Args:
+        kd_coef: ``lambda_kd`` at the start of training.
+        kd_coef_final: ``lambda_kd`` at the end (linear in the training progress); ``None`` =
+            constant.
+        estimator: reverse-KL estimator (``k1``, ``k2``, ``k3``).
+        eps_low, eps_high, rollout_is_cap, aggregation, sum_norm_constant: as
+            :class:`~rlad_pl.objectives.base.ClippedObjective`.
+    """
+
+    needs_teacher = True
+
+    def __init__(self, kd_coef: float = 5e-3, kd_coef_final: float | None = None,
+                 estimator: KLEstimator = "k2", eps_low: float = 0.2, eps_high: float = 0.28,
+                 rollout_is_cap: float | None = None,
+                 aggregation: Aggregation = "seq-mean-token-mean",
+                 sum_norm_constant: float | None = None) -> None:
+        self.kd_coef, self.kd_coef_final, self.estimator = kd_coef, kd_coef_final, estimator
+        super().__init__(eps_low, eps_high, rollout_is_cap, aggregation, sum_norm_constant)
+
+    def validate(self) -> None:
+        super().validate()
+        self.require(self.kd_coef >= 0, "kd_coef", "must be >= 0")
+        self.require(self.kd_coef_final is None or self.kd_coef_final >= 0, "kd_coef_final",
+                     "must be >= 0 or null (constant kd_coef)")
+        self.require(self.estimator in ESTIMATORS, "estimator",
+                     f"must be one of {', '.join(ESTIMATORS)}")
+
+    def coefficient(self, progress: float) -> float:
+        """``lambda_kd`` after ``progress`` (0..1) of training."""
+        if self.kd_coef_final is None:
+            return self.kd_coef
+        return self.kd_coef + (self.kd_coef_final - self.kd_coef) * min(1.0, progress)
+
+    def __call__(self, logp: Tensor, trajectory: Trajectory, *,
+                 progress: float = 0.0) -> tuple[Tensor, dict]:
+        kd_coef = self.coefficient(progress)
+        loss, metrics = kdrl_loss(logp, trajectory.old_or(logp), trajectory.teacher_logp,
+                                  trajectory.advantages, trajectory.mask, kd_coef=kd_coef,
+                                  estimator=self.estimator, **self.clip_options(logp, trajectory))
+        metrics["kdrl/kd_coef"] = torch.tensor(kd_coef)
+        return loss, metrics

@@ -2,6 +2,9 @@
 
     s = min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A)
 
+optionally weighted per token by the truncated importance weight of the rollout/trainer mismatch,
+``w = min(exp(l_old - l_rollout), C)`` (a constant: it carries no gradient).
+
 ``torch.minimum`` passes the gradient to the smaller argument (half to each on a tie, where the
 two are the same function of ``r``), and ``clamp`` passes none outside its bounds, so
 ``ds/dr = A`` on the unclipped branch and 0 on the clipped one, as the spec says.
@@ -13,7 +16,7 @@ import torch
 from torch import Tensor
 
 from rlad_pl.objectives.aggregation import aggregate
-from rlad_pl.objectives.tokens import masked_mean
+from rlad_pl.objectives.tokens import masked_mean, on_tokens
 
 
 def clipped_surrogate(r: Tensor, A: Tensor, *, eps_low: float, eps_high: float) -> Tensor:
@@ -60,6 +63,12 @@ def ratio_metrics(r: Tensor, A: Tensor, mask: Tensor, *, eps_low: float, eps_hig
         }
 
 
+def truncated_is_weights(old_logp: Tensor, rollout_logp: Tensor, cap: float) -> Tensor:
+    """``w = min(exp(l_old - l_rollout), C)`` per token, without gradient: corrects for the rollout
+    engine sampling from a numerically different policy than the one the trainer scores."""
+    return (old_logp - rollout_logp).detach().exp().clamp(max=cap)
+
+
 def policy_loss(
     log_r: Tensor,
     A: Tensor,
@@ -69,9 +78,13 @@ def policy_loss(
     eps_high: float,
     aggregation: str,
     sum_norm_constant: float | None,
+    is_weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, dict]:
-    """``(loss, r, metrics)`` with ``loss = -aggregate(s)`` and ``r = exp(log_r)``."""
+    """``(loss, r, metrics)`` with ``loss = -aggregate(w * s)`` and ``r = exp(log_r)``
+    (``w = 1`` when ``is_weights`` is ``None``)."""
     r = torch.exp(log_r)
     s = clipped_surrogate(r, A, eps_low=eps_low, eps_high=eps_high)
+    if is_weights is not None:
+        s = s * on_tokens(is_weights.to(s.dtype), mask)
     loss = -aggregate(s, mask, aggregation, sum_norm_constant=sum_norm_constant)
     return loss, r, ratio_metrics(r.detach(), A, mask, eps_low=eps_low, eps_high=eps_high)

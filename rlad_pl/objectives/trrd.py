@@ -13,10 +13,14 @@ the loss (it may be ``None``).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
 
+from rlad_pl.objectives.base import Aggregation, ClippedObjective
 from rlad_pl.objectives.surrogate import clipped, policy_loss
+from rlad_pl.objectives.trajectory import Trajectory
 from rlad_pl.objectives.tokens import masked_mean, on_tokens, token_advantages
 
 CLAMP_FORMS = ("ratio", "anchor")
@@ -74,12 +78,14 @@ def trrd_loss(
     aggregation: str = "seq-mean-token-mean",
     clamp_form: str = "ratio",
     sum_norm_constant: float | None = None,
+    is_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict]:
     """TRRD loss and its metrics.
 
     ``logp`` (``l``), ``old_logp`` (``l_old``), ``teacher_logp`` (``l_T``; may be ``None`` when
     ``alpha == 1``) and ``mask`` are ``[B, T]``; ``advantages`` (``A``) is ``[B]`` or ``[B, T]``.
-    ``teacher_clip`` is ``c`` (``None``: no clamp).
+    ``teacher_clip`` is ``c`` (``None``: no clamp); ``is_weights`` optional per-token truncated
+    importance weights of the rollout/trainer mismatch.
     """
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
@@ -101,6 +107,7 @@ def trrd_loss(
         eps_high=eps_high,
         aggregation=aggregation,
         sum_norm_constant=sum_norm_constant,
+        is_weights=is_weights,
     )
     if l_T is None:
         metrics.update(dict.fromkeys(TRRD_METRICS, torch.zeros((), dtype=l.dtype, device=l.device)))
@@ -140,3 +147,45 @@ def _teacher_metrics(l, l_old, l_T, r, A, mask, *, eps_low, eps_high, c, clamp_f
         "trrd/anchor_stopped_frac": masked_mean((under_trrd & ~under_grpo).to(l.dtype), mask),
         "trrd/anchor_widened_frac": masked_mean((under_grpo & ~under_trrd).to(l.dtype), mask),
     }
+
+
+class TRRD(ClippedObjective):
+    """RLAD's objective: the teacher enters the trust-region ratio (equations above).
+
+    Args:
+        alpha: mixing weight between ``pi_old`` (1) and the teacher (0); 1 is GRPO exactly and
+            loads no teacher.
+        teacher_clip: ``c``, clamp of the student-teacher log-ratio; ``None`` = no clamp.
+        clamp_form: ``ratio`` (the paper: clamp inside the ratio) or ``anchor`` (clamp the
+            teacher's offset inside the constant anchor, so ``d log r / d l`` stays 1).
+        eps_low, eps_high, rollout_is_cap, aggregation, sum_norm_constant: as
+            :class:`~rlad_pl.objectives.base.ClippedObjective`.
+    """
+
+    def __init__(self, alpha: float = 0.5, teacher_clip: float | None = 1.0,
+                 clamp_form: Literal["ratio", "anchor"] = "ratio", eps_low: float = 0.2,
+                 eps_high: float = 0.28, rollout_is_cap: float | None = None,
+                 aggregation: Aggregation = "seq-mean-token-mean",
+                 sum_norm_constant: float | None = None) -> None:
+        self.alpha, self.teacher_clip, self.clamp_form = alpha, teacher_clip, clamp_form
+        super().__init__(eps_low, eps_high, rollout_is_cap, aggregation, sum_norm_constant)
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.alpha < 1
+
+    def validate(self) -> None:
+        super().validate()
+        self.require(0 <= self.alpha <= 1, "alpha",
+                     "must lie in [0, 1] (1 = GRPO, 0 = teacher-only anchor)")
+        self.require(self.teacher_clip is None or self.teacher_clip > 0, "teacher_clip",
+                     "must be > 0 or null (no clamp)")
+        self.require(self.clamp_form in CLAMP_FORMS, "clamp_form",
+                     f"must be one of {', '.join(CLAMP_FORMS)}")
+
+    def __call__(self, logp: Tensor, trajectory: Trajectory, *,
+                 progress: float = 0.0) -> tuple[Tensor, dict]:
+        return trrd_loss(logp, trajectory.old_or(logp), trajectory.teacher_logp,
+                         trajectory.advantages, trajectory.mask, alpha=self.alpha,
+                         teacher_clip=self.teacher_clip, clamp_form=self.clamp_form,
+                         **self.clip_options(logp, trajectory))

@@ -15,6 +15,21 @@ def completion_mask_from_ids(completion_ids: torch.Tensor, eos_token_id: int) ->
     return (eos_before == 0).long()
 
 
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How an engine draws completions: ``num_samples`` per prompt at ``temperature`` (0 = greedy)
+    with nucleus ``top_p`` (1 = off), at most ``max_new_tokens`` each, stopping at EOS."""
+
+    num_samples: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+
+    @classmethod
+    def greedy(cls, max_new_tokens: int) -> SamplingSettings:
+        return cls(num_samples=1, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens)
+
+
 @dataclass
 class Rollout:
     """Completions of a batch of prompts, ``G`` consecutive rows per prompt (prompt-major).
@@ -27,6 +42,8 @@ class Rollout:
         attention_mask: ``[B*G, P+C]`` 1 on real prompt tokens and on completion tokens.
         texts: decoded completions (special tokens and padding removed).
         truncated: ``[B*G]`` True where generation hit ``max_new_tokens`` before EOS.
+        rollout_logp: ``[B*G, C]`` the engine's own log-probs of the sampled tokens (0 on padding),
+            when the engine reports them (vLLM); ``None`` otherwise.
     """
 
     sequences: torch.Tensor
@@ -36,6 +53,7 @@ class Rollout:
     attention_mask: torch.Tensor
     texts: list[str]
     truncated: torch.Tensor
+    rollout_logp: torch.Tensor | None = None
 
     def select(self, rows: torch.Tensor) -> Rollout:
         """The rollout restricted to ``rows`` (in that order)."""
@@ -47,6 +65,7 @@ class Rollout:
             attention_mask=self.attention_mask[rows],
             texts=[self.texts[i] for i in rows.tolist()],
             truncated=self.truncated[rows],
+            rollout_logp=None if self.rollout_logp is None else self.rollout_logp[rows],
         )
 
     @classmethod
@@ -82,20 +101,29 @@ class Rollout:
 
 @runtime_checkable
 class RolloutEngine(Protocol):
-    """Turns prompts into sampled completions; swap it (e.g. for vLLM) without touching the module."""
+    """Turns prompts into sampled completions; swap it (e.g. for vLLM) without touching the module.
 
-    def generate(
-        self,
-        model: torch.nn.Module,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        *,
-        num_samples: int,
-        max_new_tokens: int,
-        temperature: float,
-        top_p: float,
-        eos_token_id: int,
-        pad_token_id: int,
-    ) -> Rollout:
-        """Sample ``num_samples`` completions per prompt (``temperature == 0``: greedy)."""
+    An engine is built with the tokenizer (EOS and padding ids, decoding). ``update_weights``
+    tells an engine that keeps its own copy of the policy (vLLM) that the weights changed; the
+    module calls it before the first rollout after an optimizer step."""
+
+    def generate(self, model: torch.nn.Module, input_ids: torch.Tensor,
+                 attention_mask: torch.Tensor, sampling: SamplingSettings) -> Rollout:
+        """``sampling.num_samples`` completions per left-padded prompt, prompt-major rows."""
         ...
+
+    def update_weights(self, model: torch.nn.Module) -> None:
+        """Take ``model``'s current weights (a no-op for engines that run ``model`` itself)."""
+        ...
+
+
+class LocalEngine:
+    """Base of the engines that decode with the trained model itself (nothing to synchronise)."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.eos_token_id = tokenizer.eos_token_id
+        self.pad_token_id = tokenizer.pad_token_id
+
+    def update_weights(self, model: torch.nn.Module) -> None:
+        """Nothing to do: :meth:`generate` runs ``model``."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from rlad_pl.rollout.base import Rollout
+from rlad_pl.rollout.base import LocalEngine, Rollout, SamplingSettings
 
 
-class HFGenerateEngine:
+class HFGenerateEngine(LocalEngine):
     """``model.generate`` with sampling (``temperature > 0``) or greedy decoding (``temperature == 0``).
 
     Texts are decoded up to the first EOS with special tokens kept (chat models write tags such as
@@ -17,37 +17,30 @@ class HFGenerateEngine:
         tokenizer: decodes completions into ``Rollout.texts``.
     """
 
-    def __init__(self, tokenizer) -> None:
-        self.tokenizer = tokenizer
-
     @torch.no_grad()
     def generate(
         self,
         model: torch.nn.Module,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        *,
-        num_samples: int,
-        max_new_tokens: int,
-        temperature: float,
-        top_p: float,
-        eos_token_id: int,
-        pad_token_id: int,
+        sampling: SamplingSettings,
     ) -> Rollout:
-        sampling = temperature > 0
-        options = {"temperature": temperature, "top_p": top_p, "top_k": 0} if sampling else {}
-        input_ids = input_ids.repeat_interleave(num_samples, 0)  # prompt-major rows
-        prompt_mask = attention_mask.repeat_interleave(num_samples, 0)
+        sample = sampling.temperature > 0
+        options = ({"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
+                   if sample else {})
+        input_ids = input_ids.repeat_interleave(sampling.num_samples, 0)  # prompt-major rows
+        prompt_mask = attention_mask.repeat_interleave(sampling.num_samples, 0)
         sequences = model.generate(
             input_ids=input_ids,
             attention_mask=prompt_mask,
-            do_sample=sampling,
-            max_new_tokens=max_new_tokens,
-            eos_token_id=eos_token_id,
-            pad_token_id=pad_token_id,
+            do_sample=sample,
+            max_new_tokens=sampling.max_new_tokens,
+            eos_token_id=self.eos_token_id,
+            pad_token_id=self.pad_token_id,
             use_cache=True,
             **options,
         )
         completion_ids = sequences[:, input_ids.shape[1]:]
         return Rollout.from_completions(input_ids, prompt_mask, completion_ids, self.tokenizer,
-                                        eos_token_id=eos_token_id, pad_token_id=pad_token_id)
+                                        eos_token_id=self.eos_token_id,
+                                        pad_token_id=self.pad_token_id)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from rlad_pl.objectives import completion_logprobs, token_entropy
-from rlad_pl.rollout.base import Rollout
+from rlad_pl.rollout.base import LocalEngine, Rollout, SamplingSettings
 from rlad_pl.rollout.logprobs import length_sorted_chunks
 
 
@@ -60,7 +60,7 @@ def _cache_keyword(model: torch.nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
 
 
-class KVDecodeEngine:
+class KVDecodeEngine(LocalEngine):
     """Decoding loop: one prefill per prompt, its KV cache repeated ``num_samples`` times, then one
     forward per token on the last tokens only; stops when every row has produced EOS.
 
@@ -80,7 +80,7 @@ class KVDecodeEngine:
     def __init__(self, tokenizer, compact_fraction: float = 0.25) -> None:
         if not compact_fraction > 0:
             raise ValueError(f"compact_fraction must be > 0, got {compact_fraction}")
-        self.tokenizer = tokenizer
+        super().__init__(tokenizer)
         self.compact_fraction = compact_fraction
 
     @torch.no_grad()
@@ -89,15 +89,11 @@ class KVDecodeEngine:
         model: torch.nn.Module,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        *,
-        num_samples: int,
-        max_new_tokens: int,
-        temperature: float,
-        top_p: float,
-        eos_token_id: int,
-        pad_token_id: int,
+        sampling: SamplingSettings,
     ) -> Rollout:
-        G, P = num_samples, input_ids.shape[1]
+        G, P = sampling.num_samples, input_ids.shape[1]
+        max_new_tokens, eos_token_id, pad_token_id = (sampling.max_new_tokens, self.eos_token_id,
+                                                      self.pad_token_id)
         attention_mask = attention_mask.long()
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         cache_key = _cache_keyword(model)
@@ -115,7 +111,7 @@ class KVDecodeEngine:
         rows = torch.arange(N, device=input_ids.device)  # the batch's rows in the full rollout
         finished = torch.zeros(N, dtype=torch.bool, device=input_ids.device)
         for t in range(max_new_tokens):
-            token = sample_tokens(logits, temperature, top_p).masked_fill(finished, pad_token_id)
+            token = sample_tokens(logits, sampling.temperature, sampling.top_p).masked_fill(finished, pad_token_id)
             tokens[rows, t] = token
             finished |= token == eos_token_id
             if t + 1 == max_new_tokens or bool(finished.all()):
