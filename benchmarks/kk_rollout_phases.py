@@ -41,14 +41,14 @@ import yaml
 from rlad_pl.data import PromptDataModule
 from rlad_pl.models import load_model
 from rlad_pl.rollout import SamplingSettings, micro_batched_logprobs, shared_prompt_logprobs
-from rlad_pl.rollout.kv_decode import (
-    KVDecodeEngine,
+from rlad_pl.rollout.kv_decode import KVDecodeEngine
+from rlad_pl.rollout.scoring import (
     distinct_prompts,
+    length_sorted_chunks,
     prompt_chunks,
     scored_positions,
     scoring_chunks,
 )
-from rlad_pl.rollout.logprobs import length_sorted_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -43,6 +43,7 @@ from rlad_pl.objectives.tokens import masked_mean
 from rlad_pl.optim import Optimization
 from rlad_pl.rollout import (
     HFGenerateEngine,
+    KVDecodeEngine,
     Rollout,
     RolloutEngine,
     SamplingSettings,
@@ -50,7 +51,6 @@ from rlad_pl.rollout import (
     micro_batched_logprobs,
     sequence_logprobs,
 )
-from rlad_pl.rollout.kv_decode import KVDecodeEngine
 from rlad_pl.tasks import get_task
 from rlad_pl.timing import PhaseTimes
 

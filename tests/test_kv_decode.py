@@ -14,12 +14,10 @@ from rlad_pl.rollout import (
     micro_batched_logprobs,
     sequence_logprobs,
 )
-from rlad_pl.rollout.kv_decode import (
-    KVDecodeEngine,
+from rlad_pl.rollout.kv_decode import KVDecodeEngine, nucleus_filter, sample_tokens
+from rlad_pl.rollout.scoring import (
     distinct_prompts,
-    nucleus_filter,
     run_chunks,
-    sample_tokens,
     scoring_chunks,
     shared_prompt_logprobs,
     shared_prompt_sequence_logprobs,

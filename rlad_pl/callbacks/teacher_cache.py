@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch import Callback
 
 from rlad_pl.rollout import Rollout, micro_batched_logprobs, shared_prompt_logprobs
-from rlad_pl.rollout.kv_decode import first_occurrences
+from rlad_pl.rollout.scoring import first_occurrences
 
 
 class TeacherLogprobCache(Callback):
