@@ -13,22 +13,28 @@ from rlad_pl.module import METRICS
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 TINY = ["--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
-        "--model.init_args.max_new_tokens", "12", "--model.init_args.group_size", "4",
-        "--model.init_args.eval_samples", "2", "--data.init_args.val_size_per_subset", "2",
+        "--model.init_args.sampling.max_new_tokens", "12",
+        "--model.init_args.sampling.num_samples", "4",
+        "--model.init_args.evaluation.samples", "2", "--data.init_args.val_size_per_subset", "2",
         "--data.init_args.prompts_per_step", "2", "--data.init_args.train_size", "64",
         "--trainer.enable_progress_bar", "false"]
 
 
-@pytest.mark.parametrize("config", ["logic.yaml", "logic-grpo.yaml", "logic-kdrl.yaml",
-                                    "math.yaml"])
-def test_print_config_is_complete(config, capsys):
+@pytest.mark.parametrize("config, objective_keys", [
+    ("logic.yaml", ("rlad_pl.objectives.TRRD", "alpha:", "teacher_clip:", "clamp_form:")),
+    ("logic-grpo.yaml", ("rlad_pl.objectives.GRPO", "rollout_is_cap:")),
+    ("logic-kdrl.yaml", ("rlad_pl.objectives.KDRL", "kd_coef:", "kd_coef_final:")),
+    ("math.yaml", ("rlad_pl.objectives.TRRD", "alpha:")),
+])
+def test_print_config_is_complete(config, objective_keys, capsys):
     with pytest.raises(SystemExit) as done:
         main(["fit", "--config", str(CONFIGS / config), "--print_config"])
     assert done.value.code == 0
     printed = capsys.readouterr().out
-    for key in ("class_path: rlad_pl.module.RLADModule", "group_size:", "alpha:", "eps_low:",
-                "teacher_clip:", "kd_coef:", "aggregation:", "ppo_epochs:", "eval_samples:",
-                "class_path: rlad_pl.data.PromptDataModule", "prompts_per_step:", "max_steps:"):
+    for key in ("class_path: rlad_pl.module.RLADModule", "num_samples:", "eps_low:",
+                "aggregation:", "ppo_epochs:", "samples:", "lr:", "rollout_engine:",
+                "class_path: rlad_pl.data.PromptDataModule", "prompts_per_step:", "max_steps:",
+                *objective_keys):
         assert key in printed, key
 
 

@@ -26,13 +26,13 @@ class Evaluation(Callback):
     ``val_subset_names`` / ``test_subset_names``): ``<stage>/accuracy/<subset>`` and
     ``<stage>/accuracy/mean`` (greedy decoding, mean over subsets like the paper's "Avg");
     ``<stage>/mean@<n>`` and ``<stage>/pass@<k>`` (``n`` samples per problem at the module's
-    ``eval_temperature`` / ``eval_top_p``; mean over subsets, per subset under ``/<subset>``).
+    ``evaluation.temperature`` / ``evaluation.top_p``; mean over subsets, per subset under ``/<subset>``).
     Values are torchmetrics ``MeanMetric``\\ s, reduced over all ranks under DDP. The sanity
     pass before training is logged too (at step 0 with ``trainer.num_sanity_val_steps: -1``,
     the whole validation set): the accuracy before training.
 
     Args:
-        pass_k: the ``k`` values of ``pass@k`` (each ``<= model.eval_samples``); ``None`` =
+        pass_k: the ``k`` values of ``pass@k`` (each ``<= evaluation.samples``); ``None`` =
             ``[n]`` (``pass@1`` would equal ``mean@n``).
     """
 
@@ -42,9 +42,9 @@ class Evaluation(Callback):
 
     def _start(self, trainer, pl_module) -> None:
         """One metric per (family, subset), created identically on every rank."""
-        h = pl_module.hparams
-        families = ["accuracy"] if h.get("eval_greedy", True) else []
-        n = h.get("eval_samples", 0)
+        settings = pl_module.evaluation  # the module's EvaluationSettings
+        families = ["accuracy"] if settings.greedy else []
+        n = settings.samples
         if n > 0:
             families += [f"mean@{n}"] + [f"pass@{k}" for k in self._ks(n)]
         self._metrics = {f"{family}/{subset}": MeanMetric().to(pl_module.device)
