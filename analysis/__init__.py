@@ -1,5 +1,5 @@
 """Symbolic (sympy) derivation of the TRRD surrogate's gradient and proofs of the gradient
-properties 1-5 of specs/method.md, plus numeric checks of a loss implementation against them.
+properties 1-5 of docs/method.md, plus numeric checks of a loss implementation against them.
 
 Run ``python -m analysis`` (``--verbose`` lists every claim, ``--branches`` the derivative table).
 """

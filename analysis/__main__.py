@@ -27,7 +27,7 @@ def main(argv=None) -> int:
         print()
     symbolic = {name: prove() for name, prove in PROOFS.items()}
     numeric = run_numeric()
-    print(f"{'':3} {'property (specs/method.md)':68} {'symbolic':11} numeric (rlad_pl.objectives)")
+    print(f"{'':3} {'property (docs/method.md)':68} {'symbolic':11} numeric (rlad_pl.objectives)")
     failed = False
     for name, title in PROPERTIES.items():
         s, n = _cell(symbolic[name]), _cell(numeric[name])

@@ -1,4 +1,4 @@
-"""The objectives of specs/method.md as sympy expressions, with the spec's symbol names.
+"""The objectives of docs/method.md as sympy expressions, with the spec's symbol names.
 
 ``X`` stands for the clamped quantity (``l - l_T`` in the paper's form) and ``r`` for the ratio,
 so that the case analysis can reason about the clamp and the clip separately

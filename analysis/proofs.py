@@ -1,4 +1,4 @@
-"""Symbolic proofs of the gradient properties of specs/method.md (no sampling).
+"""Symbolic proofs of the gradient properties of docs/method.md (no sampling).
 
 Each ``prove_*`` returns a list of ``(claim, holds)``; a property passes when every claim holds.
 Signs are decided by :func:`analysis.branches.sign_of` (sympy simplification under the parameter

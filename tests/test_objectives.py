@@ -1,4 +1,4 @@
-"""Objectives on tiny hand-computed examples (specs/method.md)."""
+"""Objectives on tiny hand-computed examples (docs/method.md)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Objectives: pure tensor functions written with the symbols of specs/method.md.
+"""Objectives: pure tensor functions written with the symbols of docs/method.md.
 
 ``l`` = ``logp``, ``l_old`` = ``old_logp``, ``l_T`` = ``teacher_logp``, ``l_ref`` = ``ref_logp``,
 ``A`` = ``advantages``; all ``[B, T]`` over completion positions with ``mask`` 1 on real tokens

@@ -1,4 +1,4 @@
-"""Group-relative advantages (specs/method.md, "Setting").
+"""Group-relative advantages (docs/method.md, "Setting").
 
 ``A_i = (R_i - mean_j R_j) / (std_j R_j + eps)`` over the ``G`` completions of one prompt, with
 the population std. ``scale="none"`` drops the std (Dr. GRPO). Groups whose rewards are all

@@ -1,4 +1,4 @@
-"""Aggregation: how per-token terms become one scalar (specs/method.md, "Aggregation").
+"""Aggregation: how per-token terms become one scalar (docs/method.md, "Aggregation").
 
 - ``seq-mean-token-mean``: mean over the tokens of each completion, then mean over completions
   (the paper's equation; default).

@@ -1,4 +1,4 @@
-"""GRPO (specs/method.md, "GRPO"): ``r = exp(l - l_old)``, ``loss = -aggregate(s)``.
+"""GRPO (docs/method.md, "GRPO"): ``r = exp(l - l_old)``, ``loss = -aggregate(s)``.
 
 The KL-to-reference term ``beta * aggregate(k3(l, l_ref))`` is added by the caller with
 :func:`rlad_pl.objectives.kl_penalty` (no reference model at all when ``beta = 0``).

@@ -1,4 +1,4 @@
-"""KDRL baseline (specs/method.md, "KDRL"): GRPO plus a reverse-KL term toward the teacher.
+"""KDRL baseline (docs/method.md, "KDRL"): GRPO plus a reverse-KL term toward the teacher.
 
     loss = GRPO loss + kd_coef * aggregate(k(l, l_T))
 

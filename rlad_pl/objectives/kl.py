@@ -1,4 +1,4 @@
-"""KL estimators on the student's own tokens (specs/method.md, "GRPO" and "KDRL").
+"""KL estimators on the student's own tokens (docs/method.md, "GRPO" and "KDRL").
 
 With ``d = l - l_other`` (``l_other`` the reference or the teacher log-prob):
 ``k1 = d``, ``k2 = 0.5 * d^2``, ``k3 = exp(-d) + d - 1`` (written with ``expm1`` for accuracy

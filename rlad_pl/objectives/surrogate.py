@@ -1,4 +1,4 @@
-"""The clipped surrogate shared by GRPO and TRRD (specs/method.md).
+"""The clipped surrogate shared by GRPO and TRRD (docs/method.md).
 
     s = min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A)
 

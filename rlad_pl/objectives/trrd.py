@@ -1,4 +1,4 @@
-"""TRRD / RLAD, the method (specs/method.md, "TRRD / RLAD"): the teacher enters the ratio.
+"""TRRD / RLAD, the method (docs/method.md, "TRRD / RLAD"): the teacher enters the ratio.
 
     log r = alpha * (l - l_old) + (1 - alpha) * clamp(l - l_T, -c, c)
     s     = min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A)
