@@ -238,12 +238,9 @@ class RLADModule(LightningModule):
         super().__init__()
         self.objective = objective if objective is not None else TRRD()
         self.sampling, self.optimization, self.evaluation = sampling, optimization, evaluation
-        # plain values only: checkpoints load with weights_only, and TensorBoard's HPARAMS tab
+        # hparams hold plain init arguments only (checkpoints load with weights_only, and
+        # LightningCLI reads them back as config); the components are in `settings`
         self.save_hyperparameters(ignore=["objective", "sampling", "optimization", "evaluation"])
-        self.hparams.update({"objective": type(self.objective).__name__,
-                             "objective_args": dict(vars(self.objective)),
-                             "sampling": asdict(sampling), "optimization": asdict(optimization),
-                             "evaluation": asdict(evaluation)})
         self.validate()
         self.automatic_optimization = False
         self.tokenizer = load_tokenizer(student, trust_remote_code=trust_remote_code)
@@ -263,6 +260,13 @@ class RLADModule(LightningModule):
         self.rollouts_done = 0
         self.skipped_steps = 0
         self.last_samples: list[dict] = []
+
+    @property
+    def settings(self) -> dict:
+        """Every setting as plain values (hparams plus the components), for logging."""
+        return {**self.hparams, "objective": type(self.objective).__name__,
+                "objective_args": dict(vars(self.objective)), "sampling": asdict(self.sampling),
+                "optimization": asdict(self.optimization), "evaluation": asdict(self.evaluation)}
 
     def validate(self) -> None:
         """Check the settings before anything is loaded; raise a one-line :class:`ConfigError`."""
