@@ -507,9 +507,11 @@ def _make_cli_class():
             from lightning.fabric.utilities.exceptions import MisconfigurationException
 
             try:
-                return super().instantiate_trainer(**kwargs)
+                trainer = super().instantiate_trainer(**kwargs)
             except (ValueError, TypeError, MisconfigurationException) as err:
                 raise ConfigError(f"trainer: {_first_lines(str(err))}") from err
+            _use_step_progress_bar(trainer)
+            return trainer
 
         @staticmethod
         def subcommands() -> dict[str, set[str]]:
@@ -517,6 +519,18 @@ def _make_cli_class():
                     if name in SUBCOMMANDS}
 
     return RLADCLI
+
+
+def _use_step_progress_bar(trainer) -> None:
+    """Lightning's default bar counts epochs (``Epoch 0/-2`` on an endless stream): put the
+    step-based one in its place (a progress bar listed in the config is left alone)."""
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    from rlad_pl.callbacks.progress import StepProgressBar
+
+    for i, callback in enumerate(trainer.callbacks):
+        if type(callback) is TQDMProgressBar:
+            trainer.callbacks[i] = StepProgressBar(refresh_rate=callback.refresh_rate)
 
 
 def __getattr__(name: str):
