@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import os
 import re
 import socket
@@ -69,6 +70,13 @@ def thread_defaults() -> dict[str, str]:
     return chosen
 
 
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 # ----------------------------------------------------------------------------- warnings
 def quiet_warnings() -> None:
     """Silence warnings that say nothing about the user's run (each filter targets one message)."""
@@ -83,6 +91,16 @@ def quiet_warnings() -> None:
     warnings.filterwarnings("ignore", message=r".*Trying to infer the `batch_size` from an")
     # tensorboardX is optional; Lightning falls back to torch's SummaryWriter
     warnings.filterwarnings("ignore", message=r".*tensorboardX.*has been removed")
+    # Lightning's advertisements for its cloud services (logged, not warned)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoTips) for f in logger.filters):
+            logger.addFilter(_NoTips())
+
+
+class _NoTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip:")
 
 
 # ----------------------------------------------------------------------------- pre-flight
@@ -510,7 +528,7 @@ def _make_cli_class():
                 trainer = super().instantiate_trainer(**kwargs)
             except (ValueError, TypeError, MisconfigurationException) as err:
                 raise ConfigError(f"trainer: {_first_lines(str(err))}") from err
-            _use_step_progress_bar(trainer)
+            _use_step_progress_bar(trainer, listed=kwargs.get("callbacks") or [])
             return trainer
 
         @staticmethod
@@ -521,16 +539,19 @@ def _make_cli_class():
     return RLADCLI
 
 
-def _use_step_progress_bar(trainer) -> None:
-    """Lightning's default bar counts epochs (``Epoch 0/-2`` on an endless stream): put the
-    step-based one in its place (a progress bar listed in the config is left alone)."""
-    from lightning.pytorch.callbacks import TQDMProgressBar
+def _use_step_progress_bar(trainer, listed: list) -> None:
+    """Lightning's default bar (tqdm, or rich when installed) counts epochs (``Epoch 0/-2`` on
+    an endless prompt stream): put the step-based one in its place. A progress bar listed in
+    the config is left alone; ``trainer.enable_progress_bar: false`` keeps none."""
+    from lightning.pytorch.callbacks.progress import ProgressBar
 
     from rlad_pl.callbacks.progress import StepProgressBar
 
+    listed_ids = {id(c) for c in (listed if isinstance(listed, list) else [listed])}
     for i, callback in enumerate(trainer.callbacks):
-        if type(callback) is TQDMProgressBar:
-            trainer.callbacks[i] = StepProgressBar(refresh_rate=callback.refresh_rate)
+        if isinstance(callback, ProgressBar) and id(callback) not in listed_ids:
+            trainer.callbacks[i] = StepProgressBar()
+            return
 
 
 def __getattr__(name: str):
@@ -552,10 +573,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     thread_defaults()
     quiet_warnings()
+    if not _stdout_is_terminal():  # download / weight-loading bars only clutter a log file
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         preflight(args)
         cli_class = __getattr__("RLADCLI") if "RLADCLI" not in globals() else globals()["RLADCLI"]
-        cli_class(args=args, exit_on_error=False)
+        cli_class(args=argv, exit_on_error=False)  # None: LightningCLI reads sys.argv
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as err:

@@ -114,7 +114,8 @@ METRICS: dict[str, str] = {
     "time/step_s": "seconds of the whole training step",
     "time/tokens_per_s": "generated tokens per second of the whole step",
     "teacher/cache_hit_rate": "fraction of rollout sequences served by deduplication",
-    "val/accuracy/<subset>": "greedy accuracy on a validation subset (K&K: people3, ...)",
+    "val/accuracy/<subset>": "greedy accuracy on a validation subset (K&K: people3, ...); "
+                             "with one subset only the mean is written (Evaluation subset_tags)",
     "val/accuracy/mean": "mean of val/accuracy/<subset> over subsets (the paper's Avg)",
     "val/mean@<n>": "mean accuracy of n samples per problem (eval_temperature, eval_top_p), "
                     "averaged over subsets; per subset under /<subset>",

@@ -99,7 +99,7 @@ class StepProgressBar(TQDMProgressBar):
 class ProgressLog(Callback):
     """One plain line every ``every_n_steps`` optimizer steps, e.g.::
 
-        step 20/100 (20%)  reward +0.412  acc 0.219  val_acc 0.285  s/step 5.31  elapsed 1:52  ETA 7:28
+        step 20/100 (20%)  reward +0.412  acc 0.219  val_acc 0.285  s/step 5.31  ETA 7:28
 
     ``ETA`` extrapolates this run's mean time per step (validation included). Rank 0 only.
 
