@@ -92,15 +92,21 @@ def quiet_warnings() -> None:
     # tensorboardX is optional; Lightning falls back to torch's SummaryWriter
     warnings.filterwarnings("ignore", message=r".*tensorboardX.*has been removed")
     # Lightning's advertisements for its cloud services (logged, not warned)
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.fabric.utilities.seed"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _NoTips) for f in logger.filters):
             logger.addFilter(_NoTips())
 
 
 class _NoTips(logging.Filter):
+    """Lightning's advertisements, and its echo of ``seed_everything`` (the seed is in the
+    config and in the run's config.yaml), which would precede a one-line config error."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip:")
+        message = str(record.msg)
+        return not (message.startswith("\N{ELECTRIC LIGHT BULB} Tip:")
+                    or "Seed set to" in message)
 
 
 # ----------------------------------------------------------------------------- pre-flight
@@ -401,7 +407,7 @@ def preflight(args: list[str]) -> None:
             built.validate()
 
 
-ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu")
+ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu", "xla", "hpu")
 PRECISIONS = ("transformer-engine", "transformer-engine-float16", "16-true", "16-mixed",
               "bf16-true", "bf16-mixed", "32-true", "64-true", "64", "32", "16", "bf16")
 
@@ -427,10 +433,8 @@ def _check_trainer(trainer) -> None:
                                   or value < low):
             bad(key, f"must be an integer >= {low}")
     interval = trainer.get("val_check_interval")
-    if interval is not None and (isinstance(interval, bool)
-                                 or not isinstance(interval, (int, float))
-                                 or interval <= 0 or (isinstance(interval, float)
-                                                      and interval > 1)):
+    if isinstance(interval, (int, float)) and not isinstance(interval, bool) and (
+            interval <= 0 or (isinstance(interval, float) and interval > 1)):
         bad("val_check_interval", "must be an integer >= 1 (training steps) or a fraction in "
             "(0, 1]")
 

@@ -56,9 +56,8 @@ class StepProgressBar(TQDMProgressBar):
     validation accuracy and seconds per step; no ``v_num``. Disabled when stdout is not a
     terminal (:class:`ProgressLog` prints lines there)."""
 
-    def __init__(self, refresh_rate: int = 1, leave: bool = True) -> None:
-        super().__init__(refresh_rate=refresh_rate, leave=False)
-        self._leave_bar = leave
+    def __init__(self, refresh_rate: int = 1) -> None:
+        super().__init__(refresh_rate=refresh_rate)
         if not _stdout_is_terminal():
             self.disable()
 
@@ -79,6 +78,7 @@ class StepProgressBar(TQDMProgressBar):
                   else None)
         bar.initial = bar.n = trainer.global_step  # rate and ETA count this run's steps only
         bar.set_description(self.train_description)
+        bar.unit = "step"
         bar.refresh()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
