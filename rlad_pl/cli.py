@@ -528,6 +528,7 @@ def _make_cli_class():
             configuration errors: nothing has run yet."""
             from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+            _check_task(getattr(self, "model", None), getattr(self, "datamodule", None))
             try:
                 trainer = super().instantiate_trainer(**kwargs)
             except (ValueError, TypeError, MisconfigurationException) as err:
@@ -541,6 +542,18 @@ def _make_cli_class():
                     if name in SUBCOMMANDS}
 
     return RLADCLI
+
+
+def _check_task(model, datamodule) -> None:
+    """The model's ``task`` against the data's, before the Trainer starts printing (the
+    module checks it again in ``setup``)."""
+    hparams = getattr(model, "hparams", None)
+    wanted = hparams.get("task") if hasattr(hparams, "get") else None
+    data_task = getattr(datamodule, "task", None)
+    name = data_task if isinstance(data_task, str) else getattr(data_task, "name", None)
+    if isinstance(wanted, str) and isinstance(name, str) and wanted != name:
+        raise ConfigError(f"model.init_args.task={wanted!r}: the data provides task {name!r} "
+                          f"(data.init_args.task); set it to {name!r} or null")
 
 
 def _use_step_progress_bar(trainer, listed: list) -> None:

@@ -15,14 +15,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "configs" / "logic.yaml")
-BOUND_S = float(os.environ.get("RLAD_TEST_ERROR_BOUND_S", "60"))  # loaded CI machines
+# Generous: on the loaded 2-core development machine (load average 30-50) these took 70-115 s;
+# on an idle one about 5 s (docs/errors.md).
+BOUND_S = float(os.environ.get("RLAD_TEST_ERROR_BOUND_S", "240"))
 FAST_BOUND_S = float(os.environ.get("RLAD_TEST_FAST_ERROR_BOUND_S", "20"))
 
 
 def run_cli(*args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
-                   "HF_HUB_OFFLINE": "1", **(env or {})}
+                   "HF_HUB_OFFLINE": "1"}
     environment.pop("RLAD_DEBUG", None)
+    environment.update(env or {})
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "rlad_pl.cli", *args], capture_output=True,
                           text=True, env=environment, cwd=ROOT, timeout=600)
