@@ -90,7 +90,7 @@ def describe(tag: str, table: dict[str, str] | None = None) -> str | None:
 #: the hyper-parameters the HPARAMS tab compares runs by (prefixes of the flattened names; all
 #: of them stay in hparams.yaml)
 HPARAMS_KEYS = ("objective", "optimization.lr", "optimization.warmup_steps", "sampling.",
-                "beta", "ppo_epochs", "minibatch_size", "student", "teacher", "seed")
+                "beta", "ppo_epochs", "student", "teacher", "seed")
 
 
 def flat_hparams(hparams: dict, keys: tuple[str, ...] | None = None
