@@ -394,17 +394,17 @@ def preflight(args: list[str]) -> None:
                               "(huggingface-cli download) or give a local folder")
         if reason is not None:
             os.environ["HF_HUB_OFFLINE"] = "1"  # all cached: load without network retries
-    # 3. values of the objective and the optimiser (imports torch, not Lightning)
-    if rl_module and obj_path:
-        objective = _build(obj_path, obj_args)
-        validate = getattr(objective, "validate", None)
-        if callable(validate):
-            validate()
+    # 3. values of the optimiser (no import) and of the objective (imports torch)
     optimization = model_args.get("optimization") if rl_module else None
     if isinstance(optimization, dict):
         built = _build("rlad_pl.optim.Optimization", optimization)
         if built is not None:
             built.validate()
+    if rl_module and obj_path:
+        objective = _build(obj_path, obj_args)
+        validate = getattr(objective, "validate", None)
+        if callable(validate):
+            validate()
 
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu", "xla", "hpu")
