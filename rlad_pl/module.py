@@ -41,6 +41,7 @@ from rlad_pl.objectives import (
 )
 from rlad_pl.objectives.base import KLEstimator
 from rlad_pl.objectives.tokens import masked_mean
+from rlad_pl.objectives.trrd import trrd_log_ratio
 from rlad_pl.optim import Optimization
 from rlad_pl.rollout import (
     HFGenerateEngine,
@@ -77,19 +78,25 @@ METRICS: dict[str, str] = {
     "train/entropy": "mean token entropy of the student on the updated completions",
     "train/loss": "loss of the update (mean over minibatches)",
     "train/ratio/mean": "mean policy ratio r over real tokens (TRRD: r_TRRD)",
-    "train/ratio/min": "smallest ratio r in the step",
-    "train/ratio/max": "largest ratio r in the step",
+    "train/ratio/min": "smallest ratio r in the step (TRRD at ppo_epochs 1: pinned at "
+                       "exp(-(1 - alpha) c) by the clamp, by design)",
+    "train/ratio/max": "largest ratio r in the step (TRRD at ppo_epochs 1: pinned at "
+                       "exp((1 - alpha) c) by the clamp, by design)",
     "train/clip/frac_low": "fraction of tokens clipped at 1 - eps_low (A < 0)",
     "train/clip/frac_high": "fraction of tokens clipped at 1 + eps_high (A > 0)",
     "train/clip/frac_pos_adv": "clipped fraction among tokens with A > 0",
     "train/clip/frac_neg_adv": "clipped fraction among tokens with A < 0",
+    "train/teacher/log_ratio_mean": "distance to the teacher, the same tag for every objective "
+                                    "that loads one (TRRD, KDRL, GKD): mean of l - l_T over "
+                                    "the updated completions' real tokens",
     "train/trrd/log_ratio_teacher_mean": "TRRD: mean student-teacher log-ratio l - l_T",
     "train/trrd/log_ratio_teacher_abs_mean": "TRRD: mean absolute student-teacher log-ratio",
     "train/trrd/clamp_active_frac": "TRRD: fraction of tokens where the teacher clamp c is active",
     "train/trrd/anchor_stopped_frac": "TRRD: tokens clipped under TRRD but not under GRPO "
                                       "(the teacher anchor stopped the update)",
     "train/trrd/anchor_widened_frac": "TRRD: tokens clipped under GRPO but not under TRRD "
-                                      "(the teacher anchor widened the trust region)",
+                                      "(the teacher anchor widened the trust region; 0 by "
+                                      "design at ppo_epochs 1, where GRPO clips nothing)",
     "train/kdrl/kd_term": "KDRL: aggregated reverse-KL estimate to the teacher",
     "train/kdrl/kd_coef": "KDRL: lambda_kd at this step",
     "train/gkd/kl_teacher": "GKD: aggregated reverse-KL estimate to the teacher (the loss)",
@@ -109,7 +116,8 @@ METRICS: dict[str, str] = {
     "time/step_s": "seconds of the whole training step",
     "time/tokens_per_s": "generated tokens per second of the whole step",
     "teacher/cache_hit_rate": "fraction of rollout sequences served by deduplication",
-    "val/accuracy/<subset>": "greedy accuracy on a validation subset (K&K: people3, ...)",
+    "val/accuracy/<subset>": "greedy accuracy on a validation subset (K&K: people3, ...); "
+                             "with one subset only the mean is written (Evaluation subset_tags)",
     "val/accuracy/mean": "mean of val/accuracy/<subset> over subsets (the paper's Avg)",
     "val/mean@<n>": "mean accuracy of n samples per problem (eval_temperature, eval_top_p), "
                     "averaged over subsets; per subset under /<subset>",
@@ -269,6 +277,10 @@ class RLADModule(LightningModule):
         self.rollouts_done = 0
         self.skipped_steps = 0
         self.last_samples: list[dict] = []
+        #: tensors of the latest training step for histograms (TensorBoardLayout): student -
+        #: teacher log-ratio and policy ratio on real tokens, completion lengths, rewards
+        self.last_histograms: dict[str, torch.Tensor] = {}
+        self._histogram_parts: dict[str, list[torch.Tensor]] = {}
 
     @property
     def settings(self) -> dict:
@@ -425,6 +437,7 @@ class RLADModule(LightningModule):
             trajectory = self.trajectory(batch_rollout, A[rows], times)
 
             # 5. ppo_epochs x minibatches of clipped policy-gradient updates.
+            self._histogram_parts = {"log_ratio_teacher": [], "ratio": []}
             with times("update"):
                 update_metrics = self.update(batch_rollout, trajectory)
 
@@ -510,6 +523,8 @@ class RLADModule(LightningModule):
                 temperature=self.sampling.temperature)
             micro_trajectory = trajectory.select(micro, width=C)
             loss, m = self.loss(logp, micro_trajectory, progress=self.progress)
+            if with_entropy:
+                m.update(self._teacher_distance(logp.detach(), micro_trajectory))
             # the share of the minibatch's aggregation this micro-batch carries
             weight = (mask[micro].sum() / mask[minibatch].sum()
                       if self.objective.aggregation == "token-mean"
@@ -606,6 +621,7 @@ class RLADModule(LightningModule):
             scores = self.score(rollout, batch["records"])
             out["greedy_correct"] = torch.tensor([s["correct"] for s in scores], device=self.device)
             out["greedy_texts"] = rollout.texts
+            out["greedy_truncated"] = rollout.truncated
         if e.samples > 0:
             n = e.samples
             with self._seeded(_EVAL_STREAM, dataloader_idx * 1_000_003 + batch_idx):
@@ -678,7 +694,14 @@ class RLADModule(LightningModule):
         if self.teacher_cache is not None and "teacher" in times:
             values["teacher/cache_hit_rate"] = self.teacher_cache.last_hit_rate
         values = {k: torch.as_tensor(v, dtype=torch.float32).cpu() for k, v in values.items()}
+        # x-axis of every view = optimizer steps done (as validation, samples, checkpoints)
+        values["step"] = torch.tensor(float(self.global_step))
         self.log_dict(values, on_step=True, on_epoch=False, batch_size=len(R))
+        parts = self._histogram_parts
+        self.last_histograms = {f"train/{name}": torch.cat(parts[name])
+                                for name in ("log_ratio_teacher", "ratio") if parts.get(name)}
+        self.last_histograms.update({"train/completion_len": lengths.cpu(),
+                                     "train/reward": R.detach().cpu()})
         self.log("reward", values["train/reward/mean"], prog_bar=True, logger=False)
         self.log("acc", values["train/accuracy"], prog_bar=True, logger=False)
 
@@ -686,9 +709,31 @@ class RLADModule(LightningModule):
         G = self.sampling.num_samples
         self.last_samples = [
             {"prompt": batch["prompts"][i // G], "completion": rollout.texts[i],
-             "reward": scores[i]["total"], "correct": scores[i]["correct"]}
+             "reward": scores[i]["total"], "correct": scores[i]["correct"],
+             "record": batch["records"][i // G], "score": scores[i],
+             "truncated": bool(rollout.truncated[i])}
             for i in range(0, min(len(scores), count * G), G)
         ]
+
+    def _teacher_distance(self, logp: torch.Tensor, trajectory: Trajectory) -> dict:
+        """``teacher/log_ratio_mean`` (one tag for every objective with a teacher) and the
+        real-token values of the histograms (first update epoch only)."""
+        mask = trajectory.mask.bool()
+        out = {}
+        if trajectory.teacher_logp is not None:
+            log_ratio = logp - trajectory.teacher_logp
+            out["teacher/log_ratio_mean"] = masked_mean(log_ratio, trajectory.mask)
+            self._histogram_parts.setdefault("log_ratio_teacher", []).append(
+                log_ratio[mask].float().cpu())
+        old = trajectory.old_or(logp)
+        objective = self.objective
+        if isinstance(objective, TRRD) and trajectory.teacher_logp is not None:
+            log_r = trrd_log_ratio(logp, old, trajectory.teacher_logp, alpha=objective.alpha,
+                                   c=objective.teacher_clip, clamp_form=objective.clamp_form)
+        else:
+            log_r = logp - old
+        self._histogram_parts.setdefault("ratio", []).append(log_r[mask].exp().float().cpu())
+        return out
 
 
 def _numpy_rng_state() -> tuple:

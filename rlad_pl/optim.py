@@ -6,8 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
 from rlad_pl.errors import ConfigError
 
 
@@ -51,6 +49,8 @@ class Optimization:
 
     def build(self, parameters, total_steps: int | None) -> dict:
         """``configure_optimizers``' return value: AdamW and its per-step schedule."""
+        import torch  # here, so the CLI's pre-flight check validates without importing torch
+
         optimizer = torch.optim.AdamW(parameters, lr=self.lr, betas=tuple(self.betas),
                                       weight_decay=self.weight_decay)
 

@@ -1,8 +1,12 @@
-"""Lightning callbacks of the RL loop: teacher log-prob cache, evaluation, samples, HF export."""
+"""Lightning callbacks of the RL loop: teacher log-prob cache, evaluation, samples, HF export,
+progress lines, TensorBoard layout."""
 
 from rlad_pl.callbacks.evaluation import Evaluation, pass_at_k
 from rlad_pl.callbacks.hf_export import HFExport
+from rlad_pl.callbacks.progress import ProgressLog, StepProgressBar
 from rlad_pl.callbacks.samples import SampleLogger
 from rlad_pl.callbacks.teacher_cache import TeacherLogprobCache
+from rlad_pl.callbacks.tensorboard import TensorBoardLayout
 
-__all__ = ["Evaluation", "HFExport", "SampleLogger", "TeacherLogprobCache", "pass_at_k"]
+__all__ = ["Evaluation", "HFExport", "ProgressLog", "SampleLogger", "StepProgressBar",
+           "TeacherLogprobCache", "TensorBoardLayout", "pass_at_k"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Literal
 
 import torch
 from lightning.pytorch import Callback
@@ -34,10 +35,14 @@ class Evaluation(Callback):
     Args:
         pass_k: the ``k`` values of ``pass@k`` (each ``<= evaluation.samples``); ``None`` =
             ``[n]`` (``pass@1`` would equal ``mean@n``).
+        subset_tags: ``auto``: the per-subset tags only with two or more subsets (with one they
+            repeat the means); ``always``: also with one.
     """
 
-    def __init__(self, pass_k: list[int] | None = None) -> None:
+    def __init__(self, pass_k: list[int] | None = None,
+                 subset_tags: Literal["auto", "always"] = "auto") -> None:
         self.pass_k = pass_k
+        self.subset_tags = subset_tags
         self._metrics: dict[str, MeanMetric] = {}
 
     def _start(self, trainer, pl_module) -> None:
@@ -93,6 +98,8 @@ class Evaluation(Callback):
                           if f"{stage}/{family}/{s}" in values]
             key = f"{stage}/{family}/mean" if family == "accuracy" else f"{stage}/{family}"
             averages[key] = sum(per_subset) / len(per_subset)
+        if len(subsets) == 1 and self.subset_tags == "auto":  # the per-subset cards would repeat
+            values = {}
         values.update(averages)
         if not values:
             return
@@ -102,6 +109,8 @@ class Evaluation(Callback):
         else:
             for key, value in values.items():
                 pl_module.log(key, value, prog_bar=key == f"{stage}/accuracy/mean")
+            # x-axis = optimizer steps done, as the training scalars, samples and checkpoints
+            pl_module.log("step", float(trainer.global_step))
         summary = "  ".join(f"{k}={v:.3f}" for k, v in averages.items())
         rank_zero_info(f"[{stage} @ step {trainer.global_step}] {summary}")
 
