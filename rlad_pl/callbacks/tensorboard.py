@@ -204,7 +204,8 @@ class TensorBoardLayout(Callback):
                    and getattr(value, "numel", lambda: 1)() == 1}
         if not metrics:
             return
-        experiment, start, end = hparams(flat_hparams(pl_module.hparams, HPARAMS_KEYS),
+        settings = getattr(pl_module, "settings", pl_module.hparams)  # RLADModule: components too
+        experiment, start, end = hparams(flat_hparams(settings, HPARAMS_KEYS),
                                          metrics)
         file_writer = writer._get_file_writer()
         for summary in (experiment, start, end):
