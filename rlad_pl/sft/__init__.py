@@ -1,0 +1,10 @@
+"""Supervised fine-tuning: the module (`SFTModule`), its data (`SFTDataModule`) and the
+offline-distillation sampler (`rlad_pl.sft.offline_distill`).
+
+Run: `python -m rlad_pl.sft fit --config configs/sft_teacher.yaml`.
+"""
+
+from rlad_pl.sft.data import SFTDataModule, collate_pairs, length_grouped_batches
+from rlad_pl.sft.module import SFTModule, main
+
+__all__ = ["SFTDataModule", "SFTModule", "collate_pairs", "length_grouped_batches", "main"]
