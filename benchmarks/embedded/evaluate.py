@@ -21,6 +21,7 @@ from rlad_pl.models import load_model, load_tokenizer
 from rlad_pl.tasks import get_task
 from rlad_pl.tasks.splits import held_out_records
 
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")

@@ -196,7 +196,7 @@ class PromptDataModule(L.LightningDataModule):
         lengths = map(len, self.tokenizer([p for _, p, _ in out],
                                           add_special_tokens=self.add_special_tokens)["input_ids"])
         kept = []
-        for (record, prompt, source), n in zip(out, lengths):
+        for (record, prompt, source), n in zip(out, lengths, strict=True):
             if n > self.max_prompt_tokens:
                 bad.report(source, f"prompt has {n} tokens > max_prompt_tokens "
                                    f"{self.max_prompt_tokens}")

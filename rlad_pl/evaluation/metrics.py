@@ -73,6 +73,11 @@ def mixed_outcomes(sampled_correct: torch.Tensor) -> torch.Tensor:
     return ((counts > 0) & (counts < sampled_correct.shape[1])).float()
 
 
+def mean_tag(family: str) -> str:
+    """The tag of a family's mean over subsets: ``<family>/mean`` (greedy) or ``<family>``."""
+    return f"{family}/mean" if family in GREEDY_FAMILIES else family
+
+
 def summarize(per_subset: dict[str, dict[str, float]],
               subsets: Iterable[str] | None = None) -> dict[str, float]:
     """Tags of per-subset family values (``per_subset[subset][family]``) and their mean over the
@@ -82,8 +87,7 @@ def summarize(per_subset: dict[str, dict[str, float]],
               for family, value in per_subset.get(subset, {}).items()}
     for family in sorted({f for subset in order for f in per_subset.get(subset, {})}):
         present = [per_subset[s][family] for s in order if family in per_subset.get(s, {})]
-        key = f"{family}/mean" if family in GREEDY_FAMILIES else family
-        values[key] = sum(present) / len(present)
+        values[mean_tag(family)] = sum(present) / len(present)
     return values
 
 

@@ -1,9 +1,10 @@
 """(prompt, target) pairs for supervised fine-tuning, and their LightningDataModule.
 
 Pairs come from a task's generator (the prompt is `task.prompt(record)`, the target
-`task.sft_target(record, target_format)`; splits by `rlad_pl.tasks.splits.sft_splits`) or from a JSONL file of `{"prompt", "target", "subset"}` lines
-(e.g. teacher samples kept by the verifier, for the offline-distillation baseline). Validation
-and test hold records per difficulty subset; the SFT module scores its greedy completions.
+`task.sft_target(record, target_format)`; splits by `rlad_pl.tasks.splits.sft_splits`) or from a
+JSONL file of `{"prompt", "target", "subset"}` lines (e.g. teacher samples kept by the verifier,
+for the offline-distillation baseline). Validation and test hold records per difficulty subset;
+the SFT module scores its greedy completions.
 """
 
 from __future__ import annotations
@@ -110,6 +111,13 @@ class SFTDataModule(L.LightningDataModule):
         for key in ("batch_size", "max_length"):
             check_config(f"data.{key}", h[key], h[key] >= 1, "an integer >= 1")
 
+    def splits(self) -> tuple[list[dict], dict[str, list[dict]], dict[str, list[dict]]]:
+        """(train, val, test) records by `rlad_pl.tasks.splits.sft_splits` (train is empty with
+        a `pairs_file`: its pairs are trained on instead)."""
+        h = self.hparams
+        return sft_splits(self.task, h.levels, 0 if h.pairs_file else h.train_per_level,
+                          h.val_per_level, h.test_per_level, h.seed, h.val_seed, h.test_seed)
+
     def encode_pair(self, prompt: str, target: str) -> tuple[list[int], list[int]]:
         p = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         t = self.tokenizer(target, add_special_tokens=False)["input_ids"]
@@ -122,9 +130,7 @@ class SFTDataModule(L.LightningDataModule):
         if h.pairs_file and not Path(h.pairs_file).is_file():
             raise ConfigError(f"data.pairs_file={h.pairs_file!r}: no such file; allowed: a JSONL "
                               'file of {"prompt", "target"} lines (or null: generated pairs)')
-        train, self.val_records, self.test_records = sft_splits(
-            self.task, h.levels, 0 if h.pairs_file else h.train_per_level, h.val_per_level,
-            h.test_per_level, h.seed, h.val_seed, h.test_seed)
+        train, self.val_records, self.test_records = self.splits()
         if h.pairs_file:
             lines = Path(h.pairs_file).read_text().splitlines()
             pairs = [json.loads(x) for x in lines if x.strip()]

@@ -58,7 +58,8 @@ class SFTModule(L.LightningModule):
             raise ConfigError(f"model.model={model!r}, model.config={config!r}: give exactly one "
                               "of `model` (to fine-tune) and `config` (from scratch)")
         if config is not None:
-            check_config("model.config", config, isinstance(config, dict) and "model_type" in config,
+            check_config("model.config", config,
+                         isinstance(config, dict) and "model_type" in config,
                          "HF config kwargs with `model_type` (e.g. qwen3)")
         check_config("model.export_dtype", export_dtype,
                      isinstance(getattr(torch, str(export_dtype), None), torch.dtype),

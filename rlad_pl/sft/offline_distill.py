@@ -28,7 +28,7 @@ def rejection_sample(task, model, tokenizer, records: Sequence[dict], *, k: int 
     groups = score_records(task, model, tokenizer, records, num_samples=k,
                            temperature=temperature, max_new_tokens=max_new_tokens, batch_size=32)
     pairs = []
-    for record, scores in zip(records, groups):
+    for record, scores in zip(records, groups, strict=True):
         kept = {s["text"] for s in scores if s["correct"]} if unique else \
             [s["text"] for s in scores if s["correct"]]
         pairs += [{"prompt": task.prompt(record), "target": text, "subset": task.subset(record)}
@@ -45,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--k", type=int, default=4, help="samples per prompt")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--max-new-tokens", type=int, default=384)
-    ap.add_argument("--seed", type=int, default=1, help="seed of the training split and of the teacher's sampling")
+    ap.add_argument("--seed", type=int, default=1,
+                    help="seed of the training split and of the teacher's sampling")
     ap.add_argument("--val", type=int, nargs=2, default=[100, 998], metavar=("PER_LEVEL", "SEED"),
                     help="validation split (as in the SFT config), never used here")
     ap.add_argument("--test", type=int, nargs=2, default=[300, 999], metavar=("PER_LEVEL", "SEED"),

@@ -1,5 +1,5 @@
-"""SFT targets (chain of thought + answer) for the embedded K&K models: a depth-first search in which every
-step is local.
+"""SFT targets (`KnightsKnavesTask.sft_target`) for the embedded K&K models: a depth-first search
+in which every step is local, then the answer.
 
 People are taken in prompt order. Person k is either *derived* (every person their statement
 mentions is already placed, so the statement's truth fixes k's role: `Ava T F so knave`) or
