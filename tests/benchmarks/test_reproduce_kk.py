@@ -125,5 +125,9 @@ def test_offline_overlay_keeps_the_budget_and_swaps_module_and_data():
     assert composed["data.class_path"] == "rlad_pl.sft.SFTDataModule"
     assert composed["trainer.callbacks"] == []
     assert composed["model.init_args.model"] == base["model.init_args.student"]
+    # keys the module and the datamodule share must agree (Lightning merges their hparams)
+    shared = {k.removeprefix("model.") for k in composed if k.startswith("model.init_args.")}
+    for key in shared & {k.removeprefix("data.") for k in composed if k.startswith("data.")}:
+        assert composed[f"model.{key}"] == composed[f"data.{key}"], key
     for key in ("model.init_args.group_size", "model.init_args.alpha"):  # the RL module's
         assert key not in composed, key
