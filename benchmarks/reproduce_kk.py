@@ -67,7 +67,7 @@ RESULTS_DIR = REPO / "benchmarks" / "results"
 BASE = "configs/logic.yaml"  # RLAD; the other methods are overlays of it
 OVERLAYS = {"grpo": "configs/logic-grpo.yaml", "kdrl": "configs/logic-kdrl.yaml", "rlad": None,
             "offline": "configs/logic-offline.yaml"}
-ALPHA_KEY = "model.init_args.alpha"  # RLAD's alpha in logic.yaml (the ablation overrides it)
+ALPHA_KEY = "model.init_args.objective.init_args.alpha"  # RLAD's (TRRD's) alpha in logic.yaml
 ALPHAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 REWARD_TAG = "train/reward/mean"
 VAL_TAG = "val/accuracy/mean"  # greedy validation accuracy (RL module and SFTModule alike)
@@ -226,8 +226,8 @@ def rl_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, quick:
     if quick:
         out.update({"data.init_args.prompts_per_step": QUICK["prompts_per_step"],
                     "data.init_args.val_size_per_subset": QUICK["val_per_level"],
-                    "model.init_args.max_new_tokens": QUICK["max_new_tokens"],
-                    "model.init_args.eval_max_new_tokens": QUICK["max_new_tokens"]})
+                    "model.init_args.sampling.max_new_tokens": QUICK["max_new_tokens"],
+                    "model.init_args.evaluation.max_new_tokens": QUICK["max_new_tokens"]})
     return out
 
 
@@ -411,9 +411,10 @@ def collect(run: Run, record: dict, run_dir: Path, test: dict, config_alpha: flo
 def header_lines(args, setting: Setting, test_info: dict, sampling: dict, started: float,
                  total: float, skipped: int, n_runs: int, train_seconds: float, machine: str,
                  command: str) -> list:
-    h = dotted_get(setting.rl, "model.init_args")
+    h = dotted_get(setting.rl, "model.init_args.optimization")
     prompts = QUICK["prompts_per_step"] if args.quick else \
         dotted_get(setting.rl, "data.init_args.prompts_per_step")
+    group = dotted_get(setting.rl, "model.init_args.sampling.num_samples")
     lines = [
         "# Knights and Knaves: GRPO vs KDRL vs RLAD vs offline distillation",
         "",
@@ -431,7 +432,7 @@ def header_lines(args, setting: Setting, test_info: dict, sampling: dict, starte
         (f"Budget, identical for every method and seed: {setting.steps} optimizer steps, seeds "
          f"{args.seeds}, validation every {setting.val_interval} steps. RL ({BASE} and the "
          f"overlays {OVERLAYS['grpo']}, {OVERLAYS['kdrl']}): {prompts} prompts x "
-         f"G={h.get('group_size')} rollouts per step, lr {h.get('lr')}, "
+         f"G={group} rollouts per step, lr {h.get('lr')}, "
          f"{h.get('warmup_steps')} warm-up steps, then {h.get('lr_schedule', 'constant')}. "
          f"Offline distillation ({BASE} + {OVERLAYS['offline']}, its own batch size and lr "
          "schedule): SFT on the teacher completions the verifier accepted, for training prompts "
@@ -528,10 +529,11 @@ def main(argv=None) -> None:
     say("building the test split")
     split, test_info = build_test_split(runs, setting, args, runs_dir)
     h = dotted_get(setting.rl, "model.init_args")
+    evaluation = h.get("evaluation") or {}
     sampling = {"k": args.eval_samples,
                 "max_new_tokens": QUICK["max_new_tokens"] if args.quick else
-                (h.get("eval_max_new_tokens") or h.get("max_new_tokens")),
-                "temperature": h.get("eval_temperature"), "top_p": h.get("eval_top_p"),
+                (evaluation.get("max_new_tokens") or h["sampling"]["max_new_tokens"]),
+                "temperature": evaluation.get("temperature"), "top_p": evaluation.get("top_p"),
                 "seed": test_info["seed"]}
     tests = evaluate_all(runs, runs_dir, h["student"], setting.task, split, test_info, sampling,
                          args.jobs)

@@ -4,8 +4,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from rlad_pl.callbacks import HFExport, TeacherLogprobCache
-from rlad_pl.rollout import HFGenerateEngine, SamplingSettings, micro_batched_logprobs
 from rlad_pl.objectives import GRPO
+from rlad_pl.rollout import HFGenerateEngine, SamplingSettings, micro_batched_logprobs
 from rlad_pl.rollout.scoring import first_occurrences
 from tests.test_kv_decode import CallRecorder
 from tests.test_module_fixtures import fit, random_qwen3, tiny_module

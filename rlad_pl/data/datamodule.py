@@ -18,6 +18,7 @@ from .records import BadRecords, expand_files, read_records
 from .stream import PromptStream
 
 log = logging.getLogger(__name__)
+D = "data.init_args"  # the config path that ConfigErrors name keys under
 
 
 def load_tokenizer(name_or_path):
@@ -40,7 +41,7 @@ class DataFilesError(ConfigError, FileNotFoundError):
     """Configured data files that do not exist (a ConfigError and a FileNotFoundError)."""
 
 
-def build_task(task: str | Task, task_kwargs: dict | None, key: str = "data") -> Task:
+def build_task(task: str | Task, task_kwargs: dict | None, key: str = D) -> Task:
     """`task` itself, or `get_task(task, **task_kwargs)`; ConfigError naming `<key>.task` or
     `<key>.task_kwargs` when the name is unknown or the options do not fit."""
     if not isinstance(task, str):
@@ -121,32 +122,32 @@ class PromptDataModule(L.LightningDataModule):
         add_special_tokens: bool = True,
     ):
         super().__init__()
-        check_config("data.prompts_per_step", prompts_per_step, prompts_per_step >= 1,
+        check_config(f"{D}.prompts_per_step", prompts_per_step, prompts_per_step >= 1,
                      "an integer >= 1")
-        check_config("data.val_prompts_per_step", val_prompts_per_step,
+        check_config(f"{D}.val_prompts_per_step", val_prompts_per_step,
                      val_prompts_per_step is None or val_prompts_per_step >= 1,
                      "null (= prompts_per_step) or an integer >= 1")
-        check_config("data.on_bad_record", on_bad_record, on_bad_record in ("skip", "error"),
+        check_config(f"{D}.on_bad_record", on_bad_record, on_bad_record in ("skip", "error"),
                      "'skip' or 'error'")
         for key, size in (("train_size", train_size), ("val_size_per_subset", val_size_per_subset),
                           ("test_size_per_subset", test_size_per_subset)):
-            check_config(f"data.{key}", size, size >= 0, "an integer >= 0")
-        check_config("data.train_size", train_size,
+            check_config(f"{D}.{key}", size, size >= 0, "an integer >= 0")
+        check_config(f"{D}.train_size", train_size,
                      train_size >= 1 or train_files is not None or data_dir is not None,
                      "an integer >= 1 when training records are generated (no train files)")
-        check_config("data.num_workers", num_workers, num_workers >= 0, "an integer >= 0")
-        check_config("data.max_prompt_tokens", max_prompt_tokens,
+        check_config(f"{D}.num_workers", num_workers, num_workers >= 0, "an integer >= 0")
+        check_config(f"{D}.max_prompt_tokens", max_prompt_tokens,
                      max_prompt_tokens is None or max_prompt_tokens >= 1,
                      "null (no limit) or an integer >= 1")
-        check_config("data.train_epochs", train_epochs, train_epochs is None or train_epochs >= 1,
+        check_config(f"{D}.train_epochs", train_epochs, train_epochs is None or train_epochs >= 1,
                      "null (stream forever) or an integer >= 1")
-        check_config("data.data_dir", data_dir, data_dir is None or Path(data_dir).is_dir(),
+        check_config(f"{D}.data_dir", data_dir, data_dir is None or Path(data_dir).is_dir(),
                      "an existing directory (with train/ and test/) or null")
         self.task = build_task(task, task_kwargs)
         self.tokenizer_name = tokenizer
-        self.file_keys = {split: f"data.{split}_files" for split in ("train", "val", "test")}
+        self.file_keys = {split: f"{D}.{split}_files" for split in ("train", "val", "test")}
         if data_dir is not None:
-            self.file_keys = {split: f"data.{split}_files" if given else "data.data_dir"
+            self.file_keys = {split: f"{D}.{split}_files" if given else f"{D}.data_dir"
                               for split, given in (("train", train_files), ("val", val_files),
                                                    ("test", test_files))}
             train_files = train_files or str(Path(data_dir) / "train")

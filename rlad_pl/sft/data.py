@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from rlad_pl.data.datamodule import build_task, check_config
+from rlad_pl.data.datamodule import D, build_task, check_config
 from rlad_pl.errors import ConfigError
 from rlad_pl.models import load_tokenizer
 from rlad_pl.tasks.splits import sft_splits
@@ -95,21 +95,21 @@ class SFTDataModule(L.LightningDataModule):
         """One-line ConfigErrors for bad values, before anything is generated or loaded."""
         h, task = self.hparams, self.task
         subsets = ", ".join(task.subsets) or "none"
-        check_config("data.levels", list(h.levels),
+        check_config(f"{D}.levels", list(h.levels),
                      bool(h.levels) and all(lv in task.subsets for lv in h.levels),
                      f"a non-empty list of subsets of task {task.name!r} ({subsets}; "
                      "task_kwargs choose them)")
         if not h.pairs_file:
             formats = ", ".join(task.sft_formats) or "none"
-            check_config("data.target_format", h.target_format,
+            check_config(f"{D}.target_format", h.target_format,
                          h.target_format in task.sft_formats,
                          f"one of task {task.name!r}'s SFT target formats ({formats})")
-            check_config("data.train_per_level", h.train_per_level, h.train_per_level >= 1,
+            check_config(f"{D}.train_per_level", h.train_per_level, h.train_per_level >= 1,
                          "an integer >= 1 (or give pairs_file)")
         for key in ("val_per_level", "test_per_level", "num_workers"):
-            check_config(f"data.{key}", h[key], h[key] >= 0, "an integer >= 0")
+            check_config(f"{D}.{key}", h[key], h[key] >= 0, "an integer >= 0")
         for key in ("batch_size", "max_length"):
-            check_config(f"data.{key}", h[key], h[key] >= 1, "an integer >= 1")
+            check_config(f"{D}.{key}", h[key], h[key] >= 1, "an integer >= 1")
 
     def splits(self) -> tuple[list[dict], dict[str, list[dict]], dict[str, list[dict]]]:
         """(train, val, test) records by `rlad_pl.tasks.splits.sft_splits` (train is empty with
@@ -128,7 +128,7 @@ class SFTDataModule(L.LightningDataModule):
             return
         h = self.hparams
         if h.pairs_file and not Path(h.pairs_file).is_file():
-            raise ConfigError(f"data.pairs_file={h.pairs_file!r}: no such file; allowed: a JSONL "
+            raise ConfigError(f"{D}.pairs_file={h.pairs_file!r}: no such file; allowed: a JSONL "
                               'file of {"prompt", "target"} lines (or null: generated pairs)')
         train, self.val_records, self.test_records = self.splits()
         if h.pairs_file:

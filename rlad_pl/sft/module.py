@@ -17,7 +17,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.cli import LightningCLI
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -26,6 +25,8 @@ from rlad_pl.errors import ConfigError
 from rlad_pl.evaluation import headline, problem_metrics, score_records, score_tensors, summarize
 from rlad_pl.models import load_model, load_tokenizer
 from rlad_pl.models.tokenizer import save_tokenizer
+
+M = "model.init_args"  # the config path that ConfigErrors name keys under
 
 
 class SFTModule(L.LightningModule):
@@ -55,22 +56,22 @@ class SFTModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         if (model is None) == (config is None):
-            raise ConfigError(f"model.model={model!r}, model.config={config!r}: give exactly one "
+            raise ConfigError(f"{M}.model={model!r}, {M}.config={config!r}: give exactly one "
                               "of `model` (to fine-tune) and `config` (from scratch)")
         if config is not None:
-            check_config("model.config", config,
+            check_config(f"{M}.config", config,
                          isinstance(config, dict) and "model_type" in config,
                          "HF config kwargs with `model_type` (e.g. qwen3)")
-        check_config("model.export_dtype", export_dtype,
+        check_config(f"{M}.export_dtype", export_dtype,
                      isinstance(getattr(torch, str(export_dtype), None), torch.dtype),
                      "a torch dtype name (bfloat16, float16, float32)")
-        check_config("model.lr", lr, lr > 0, "a number > 0")
-        check_config("model.max_new_tokens", max_new_tokens, max_new_tokens >= 1,
+        check_config(f"{M}.lr", lr, lr > 0, "a number > 0")
+        check_config(f"{M}.max_new_tokens", max_new_tokens, max_new_tokens >= 1,
                      "an integer >= 1")
-        check_config("model.warmup_steps", warmup_steps, warmup_steps >= 0, "an integer >= 0")
-        check_config("model.min_lr_ratio", min_lr_ratio, 0 <= min_lr_ratio <= 1,
+        check_config(f"{M}.warmup_steps", warmup_steps, warmup_steps >= 0, "an integer >= 0")
+        check_config(f"{M}.min_lr_ratio", min_lr_ratio, 0 <= min_lr_ratio <= 1,
                      "a number in [0, 1]")
-        self.task = build_task(task, task_kwargs, key="model")
+        self.task = build_task(task, task_kwargs, key=M)
         self.tokenizer = load_tokenizer(tokenizer)
         if model is not None:
             self.model = load_model(model).train()  # from_pretrained returns eval mode (no dropout)
@@ -175,19 +176,3 @@ class SFTModule(L.LightningModule):
             "last_eval": getattr(self, "last_eval", {}),
         }
         (out / "training_record.json").write_text(json.dumps(record, indent=2) + "\n")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m rlad_pl.sft fit --config configs/sft_teacher.yaml`; a ConfigError is one line
-    on stderr (exit 2), no traceback."""
-    try:
-        LightningCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
-                     subclass_mode_data=True, save_config_kwargs={"overwrite": True}, args=argv)
-    except Exception as err:  # jsonargparse wraps errors raised while instantiating classes
-        cause = err
-        while cause is not None and not isinstance(cause, ConfigError):
-            cause = cause.__cause__
-        if cause is None:
-            raise
-        print(f"rlad_pl.sft: config error: {cause}", file=sys.stderr)
-        raise SystemExit(2) from None

@@ -1,13 +1,15 @@
 """Plan and run helpers of benchmarks/reproduce_kk.py (no training) and the baseline overlays."""
 
+import contextlib
 import importlib.util
-import subprocess
+import io
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from rlad_pl.cli import main
 from rlad_pl.module import METRICS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,12 +37,14 @@ def test_cli_args_format():
 
 
 def test_set_overrides_reach_every_rl_run_and_bad_ones_are_refused(capsys):
-    args = rk.parse_args(["--set", "model.init_args.lr=5e-5", "--set", "data.init_args.seed=3"])
-    assert args.rl_set == {"model.init_args.lr": 5e-5, "data.init_args.seed": 3}
+    args = rk.parse_args(["--set", "model.init_args.optimization.lr=5e-5",
+                          "--set", "data.init_args.seed=3"])
+    assert args.rl_set == {"model.init_args.optimization.lr": 5e-5, "data.init_args.seed": 3}
     setting = rk.read_setting(args)
-    assert rk.dotted_get(setting.rl, "model.init_args.lr") == 5e-5  # the base of every RL run
+    # the base of every RL run
+    assert rk.dotted_get(setting.rl, "model.init_args.optimization.lr") == 5e-5
     out = rk.rl_overrides(rk.Run("grpo", 1), 10, 5, Path("runs"), False, args.rl_set)
-    assert out["model.init_args.lr"] == 5e-5
+    assert out["model.init_args.optimization.lr"] == 5e-5
     assert out["data.init_args.seed"] == 1  # the run's own seed wins
     with pytest.raises(SystemExit):
         rk.parse_args(["--set", "lr"])
@@ -74,11 +78,13 @@ def test_plan_is_seed_major_and_ablation_reuses_the_config_alpha():
         rk.Run("kdrl", 0), rk.Run("kdrl", 1), rk.Run("kdrl", 2)]
 
 
-def resolved_config(*configs: str, module: str = "rlad_pl.cli") -> dict:
-    """The config LightningCLI builds from `configs` (`--print_config`), as dotted keys."""
-    out = subprocess.run([sys.executable, "-m", module, "fit",
-                          *(a for c in configs for a in ("--config", c)), "--print_config"],
-                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+def resolved_config(*configs: str) -> dict:
+    """The config `rlad-pl fit` builds from `configs` (`--print_config`), as dotted keys."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done:
+        main(["fit", *(a for c in configs for a in ("--config", str(REPO / c))),
+              "--print_config"])
+    assert done.value.code == 0
 
     def flatten(node, prefix=""):
         if isinstance(node, dict):
@@ -86,18 +92,18 @@ def resolved_config(*configs: str, module: str = "rlad_pl.cli") -> dict:
                     for k, v in flatten(value, f"{prefix}{key}.").items()}
         return {prefix[:-1]: node}
 
-    return flatten(yaml.safe_load(out))
+    return flatten(yaml.safe_load(out.getvalue()))
 
 
 def differing(a: dict, b: dict) -> set[str]:
     return {k for k in a.keys() | b.keys() if a.get(k, "<absent>") != b.get(k, "<absent>")}
 
 
-# What an RL overlay may change: the objective and its teacher, the logger name and the callbacks
+# What an RL overlay may change: the objective (class and hyper-parameters) and the teacher, the
+# logger name and the callbacks
 # (the list repeats the base's with the run's checkpoint folder). Everything else (budget, data,
 # sampling, evaluation) comes from logic.yaml, so every method runs the same budget.
-RL_OVERLAY_KEYS = ("model.init_args.method", "model.init_args.objective",
-                   "model.init_args.teacher", "model.init_args.kd_",
+RL_OVERLAY_KEYS = ("model.init_args.objective.", "model.init_args.teacher",
                    "trainer.logger.init_args.name", "trainer.callbacks")
 
 
@@ -108,7 +114,8 @@ def test_rl_overlays_change_only_the_method(method):
     changed = differing(base, composed)
     assert changed and all(k.startswith(RL_OVERLAY_KEYS) for k in changed), sorted(changed)
     assert composed["trainer.logger.init_args.name"] == f"logic-{method}"
-    assert composed["model.init_args.method"] == method
+    assert composed["model.init_args.objective.class_path"] == \
+        f"rlad_pl.objectives.{method.upper()}"
     base_callbacks = rk.load_config(rk.BASE)["trainer"]["callbacks"]
     overlay_callbacks = rk.load_config(rk.OVERLAYS[method])["trainer"]["callbacks"]
     assert overlay_callbacks == rk.callbacks_with_checkpoint_dir(
@@ -117,7 +124,7 @@ def test_rl_overlays_change_only_the_method(method):
 
 def test_offline_overlay_keeps_the_budget_and_swaps_module_and_data():
     base = resolved_config(rk.BASE)
-    composed = resolved_config(*rk.method_configs("offline"), module="rlad_pl.sft")
+    composed = resolved_config(*rk.method_configs("offline"))  # python -m rlad_pl.sft is rlad-pl
     for key in ("seed_everything", "trainer.max_steps", "trainer.val_check_interval",
                 "trainer.check_val_every_n_epoch", "trainer.accelerator", "trainer.devices"):
         assert composed[key] == base[key], key
@@ -129,5 +136,5 @@ def test_offline_overlay_keeps_the_budget_and_swaps_module_and_data():
     shared = {k.removeprefix("model.") for k in composed if k.startswith("model.init_args.")}
     for key in shared & {k.removeprefix("data.") for k in composed if k.startswith("data.")}:
         assert composed[f"model.{key}"] == composed[f"data.{key}"], key
-    for key in ("model.init_args.group_size", "model.init_args.alpha"):  # the RL module's
+    for key in ("model.init_args.sampling.num_samples", rk.ALPHA_KEY):  # the RL module's
         assert key not in composed, key
