@@ -5,6 +5,7 @@ import random
 import pytest
 import torch
 
+from rlad_pl.evaluation import score_records
 from rlad_pl.models import (
     EMBEDDED_DIR,
     check_tokenizers_compatible,
@@ -12,7 +13,6 @@ from rlad_pl.models import (
     load_tokenizer,
     resolve_model_path,
 )
-from rlad_pl.evaluation import score_records
 from rlad_pl.models.tokenizer import TAGS, build_tokenizer
 from rlad_pl.tasks import get_task
 from rlad_pl.tasks.knights_knaves import generate_puzzles
