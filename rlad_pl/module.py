@@ -612,7 +612,10 @@ class RLADModule(LightningModule):
         return self.evaluate(batch, batch_idx, dataloader_idx)
 
     def evaluate(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
-        """``{"greedy_correct": bool[B], "sampled_correct": bool[B, n], "records": ...}``."""
+        """``{"greedy_correct": bool[B], "greedy_malformed": bool[B], "sampled_correct":
+        bool[B, n], "sampled_malformed": bool[B, n], "records": ...}`` (malformed:
+        ``task.malformed``); the Evaluation callback turns them into ``rlad_pl.evaluation``'s
+        metrics."""
         e = self.evaluation
         max_new = e.max_new_tokens or self.sampling.max_new_tokens
         out: dict = {"records": batch["records"]}
@@ -620,6 +623,8 @@ class RLADModule(LightningModule):
             rollout = self.rollout(batch, SamplingSettings.greedy(max_new))
             scores = self.score(rollout, batch["records"])
             out["greedy_correct"] = torch.tensor([s["correct"] for s in scores], device=self.device)
+            out["greedy_malformed"] = torch.tensor([self.task.malformed(s) for s in scores],
+                                                   dtype=torch.bool, device=self.device)
             out["greedy_texts"] = rollout.texts
             out["greedy_truncated"] = rollout.truncated
         if e.samples > 0:
@@ -632,6 +637,9 @@ class RLADModule(LightningModule):
             scores = self.score(rollout, records)
             correct = torch.tensor([s["correct"] for s in scores], device=self.device)
             out["sampled_correct"] = correct.view(-1, n)
+            malformed = torch.tensor([self.task.malformed(s) for s in scores], dtype=torch.bool,
+                                     device=self.device)
+            out["sampled_malformed"] = malformed.view(-1, n)
         return out
 
     # ---------------------------------------------------------------- seeds and checkpoints

@@ -1,6 +1,11 @@
 """Greedy test accuracy per level and reward variance of sampled groups for an embedded model.
 
 python benchmarks/embedded/evaluate.py tiny-kk-student --per-level 300 --variance 64 --out m.json
+
+`test`: the tags of `rlad_pl.evaluation` (greedy: `accuracy/<level>`, `accuracy/mean`,
+`malformed/...`) on the generated test split (`--test-seed`); `variance`: per level, 8 samples
+at temperature 1 on training prompts (`--train-seed`): `mixed@8` (share of groups whose samples
+are not all equally correct), `mean@8`, `pass@8` (tags `<name>/<level>` and the mean `<name>`).
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ import time
 
 import torch
 
+from rlad_pl.evaluation import evaluate_split, group_signal, summarize
 from rlad_pl.models import load_model, load_tokenizer
-from rlad_pl.models.sampling import score_records
-from rlad_pl.sft_data import held_out_records
 from rlad_pl.tasks import get_task
+from rlad_pl.tasks.splits import held_out_records
 
 
 def main() -> None:
@@ -33,25 +38,20 @@ def main() -> None:
     torch.manual_seed(0)
     task = get_task(args.task)
     model, tok = load_model(args.model).eval(), load_tokenizer(args.model)
-    result = {"model": args.model, "test": {}, "variance": {}}
     start = time.time()
     tests = held_out_records(task, args.levels, args.per_level, args.test_seed)
-    for level, records in tests.items():
-        scores = score_records(task, model, tok, records, max_new_tokens=args.max_new_tokens,
-                               batch_size=args.batch_size)
-        result["test"][level] = sum(s[0]["correct"] for s in scores) / len(scores)
-        print(level, result["test"][level], flush=True)
-    result["test_mean"] = sum(result["test"].values()) / len(result["test"])
+    result = {"model": args.model,
+              "test": evaluate_split(task, model, tok, tests, max_new_tokens=args.max_new_tokens,
+                                     batch_size=args.batch_size),
+              "variance": {}}
+    print(json.dumps(result["test"]), flush=True)
+    per_level = {}
     for level in args.levels if args.variance else []:
         records = task.generate(args.variance, seed=args.train_seed, subset=level)
-        scores = score_records(task, model, tok, records, num_samples=8, temperature=1.0,
-                               max_new_tokens=args.max_new_tokens, batch_size=16)
-        correct = [[s["correct"] for s in group] for group in scores]
-        result["variance"][level] = {
-            "var_share": sum(len(set(c)) > 1 for c in correct) / len(correct),
-            "sampled_acc": sum(map(sum, correct)) / (8 * len(correct)),
-            "pass_at_8": sum(any(c) for c in correct) / len(correct)}
-        print(level, result["variance"][level], flush=True)
+        per_level[level] = group_signal(task, model, tok, records, num_samples=8,
+                                        max_new_tokens=args.max_new_tokens, batch_size=16)
+        print(level, per_level[level], flush=True)
+    result["variance"] = summarize(per_level)
     result["seconds"] = round(time.time() - start, 1)
     print(json.dumps(result))
     if args.out:

@@ -18,7 +18,7 @@ import torch
 import yaml
 from lightning.pytorch.loggers import CSVLogger
 
-from rlad_pl.models.sampling import score_records
+from rlad_pl.evaluation import group_signal
 
 
 def build(spec: dict):
@@ -64,14 +64,11 @@ class TimeBudget(L.Callback):
 
 
 def reward_variance(module, records: list[dict], samples: int = 8) -> dict:
-    """Share of groups whose `samples` completions at T=1 are not all equally correct."""
-    scores = score_records(module.task, module.model, module.tokenizer, records,
-                           num_samples=samples, temperature=1.0,
-                           max_new_tokens=module.hparams.max_new_tokens, batch_size=64)
-    correct = [[s["correct"] for s in group] for group in scores]
-    return {"var_share": sum(len(set(c)) > 1 for c in correct) / len(correct),
-            "sampled_acc": sum(map(sum, correct)) / (samples * len(correct)),
-            "pass_at_k": sum(any(c) for c in correct) / len(correct)}
+    """`group_signal` of `samples` completions at T=1: `mixed@<n>` is the share of groups whose
+    completions are not all equally correct."""
+    return group_signal(module.task, module.model, module.tokenizer, records,
+                        num_samples=samples, max_new_tokens=module.hparams.max_new_tokens,
+                        batch_size=64)
 
 
 def main() -> None:

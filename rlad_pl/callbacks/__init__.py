@@ -1,7 +1,7 @@
 """Lightning callbacks of the RL loop: teacher log-prob cache, evaluation, samples, HF export,
 progress lines, TensorBoard layout."""
 
-from rlad_pl.callbacks.evaluation import Evaluation, pass_at_k
+from rlad_pl.callbacks.evaluation import Evaluation
 from rlad_pl.callbacks.hf_export import HFExport
 from rlad_pl.callbacks.progress import ProgressLog, StepProgressBar
 from rlad_pl.callbacks.samples import SampleLogger
@@ -9,4 +9,4 @@ from rlad_pl.callbacks.teacher_cache import TeacherLogprobCache
 from rlad_pl.callbacks.tensorboard import TensorBoardLayout
 
 __all__ = ["Evaluation", "HFExport", "ProgressLog", "SampleLogger", "StepProgressBar",
-           "TeacherLogprobCache", "TensorBoardLayout", "pass_at_k"]
+           "TeacherLogprobCache", "TensorBoardLayout"]

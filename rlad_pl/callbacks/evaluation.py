@@ -1,4 +1,6 @@
-"""Evaluation: accuracy per subset and mean, mean@n and unbiased pass@k, reduced with torchmetrics."""
+"""Evaluation during fit/validate/test: the RL module's per-batch outputs reduced with
+torchmetrics into the tags of `rlad_pl.evaluation.metrics` (accuracy per subset and mean,
+mean@n, unbiased pass@k, malformed rates)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MeanMetric
 
 from rlad_pl.distributed import real_rows
-
-
-def pass_at_k(n: int, c: torch.Tensor, k: int) -> torch.Tensor:
-    """Unbiased ``pass@k = 1 - C(n - c, k) / C(n, k)`` per problem, ``n`` samples, ``c`` correct."""
-    values = [1.0 - math.comb(n - int(ci), k) / math.comb(n, k) for ci in c.tolist()]
-    return torch.tensor(values, dtype=torch.float32, device=c.device)
+from rlad_pl.evaluation.metrics import families, headline, problem_metrics, summarize
 
 
 class Evaluation(Callback):
@@ -27,7 +24,10 @@ class Evaluation(Callback):
     ``val_subset_names`` / ``test_subset_names``): ``<stage>/accuracy/<subset>`` and
     ``<stage>/accuracy/mean`` (greedy decoding, mean over subsets like the paper's "Avg");
     ``<stage>/mean@<n>`` and ``<stage>/pass@<k>`` (``n`` samples per problem at the module's
-    ``evaluation.temperature`` / ``evaluation.top_p``; mean over subsets, per subset under ``/<subset>``).
+    ``evaluation.temperature`` / ``evaluation.top_p``; mean over subsets, per subset under
+    ``/<subset>``); ``<stage>/malformed/<subset>``, ``<stage>/malformed/mean`` and
+    ``<stage>/malformed@<n>`` (share of greedy / sampled answers that could not be read) when the
+    module reports them.
     Values are torchmetrics ``MeanMetric``\\ s, reduced over all ranks under DDP. The sanity
     pass before training is logged too (at step 0 with ``trainer.num_sanity_val_steps: -1``,
     the whole validation set): the accuracy before training.
@@ -48,15 +48,9 @@ class Evaluation(Callback):
     def _start(self, trainer, pl_module) -> None:
         """One metric per (family, subset), created identically on every rank."""
         settings = pl_module.evaluation  # the module's EvaluationSettings
-        families = ["accuracy"] if settings.greedy else []
-        n = settings.samples
-        if n > 0:
-            families += [f"mean@{n}"] + [f"pass@{k}" for k in self._ks(n)]
+        names = families(settings.greedy, settings.samples, self.pass_k)
         self._metrics = {f"{family}/{subset}": MeanMetric().to(pl_module.device)
-                         for family in families for subset in self._subset_names(trainer)}
-
-    def _ks(self, n: int) -> list[int]:
-        return [k for k in (self.pass_k or [n]) if 1 <= k <= n]
+                         for family in names for subset in self._subset_names(trainer)}
 
     @staticmethod
     def _subset_names(trainer) -> list[str]:
@@ -73,34 +67,30 @@ class Evaluation(Callback):
         real = real_rows(loader, batch_idx, len(outputs["records"]))  # DistributedSampler pads
         if real is not None:
             outputs = {k: v[real.to(v.device)] for k, v in outputs.items() if torch.is_tensor(v)}
-        if "greedy_correct" in outputs:
-            self._metrics[f"accuracy/{subset}"].update(outputs["greedy_correct"].float())
-        if "sampled_correct" in outputs:
-            sampled = outputs["sampled_correct"]
-            n = sampled.shape[1]
-            self._metrics[f"mean@{n}/{subset}"].update(sampled.float().mean(1))
-            for k in self._ks(n):
-                self._metrics[f"pass@{k}/{subset}"].update(pass_at_k(n, sampled.sum(1), k))
+        keys = ("greedy_correct", "sampled_correct", "greedy_malformed", "sampled_malformed")
+        values = problem_metrics(**{k: outputs[k] for k in keys if k in outputs},
+                                 pass_k=self.pass_k)
+        for family, per_problem in values.items():
+            metric = self._metrics.get(f"{family}/{subset}")
+            if metric is not None:
+                metric.update(per_problem)
 
     def _epoch_end(self, trainer, pl_module, stage: str) -> None:
-        subsets = self._subset_names(trainer)
-        values: dict[str, float] = {}
+        per_subset: dict[str, dict[str, float]] = {}
         with warnings.catch_warnings():  # a subset without samples computes nan with a warning
             warnings.simplefilter("ignore")
             for name in sorted(self._metrics):  # same order on every rank: collective sync
                 value = float(self._metrics[name].compute())
+                family, subset = name.rsplit("/", 1)
                 if not math.isnan(value):
-                    values[f"{stage}/{name}"] = value
+                    per_subset.setdefault(subset, {})[family] = value
         self._metrics = {}
-        averages = {}
-        for family in sorted({key.split("/")[1] for key in values}):
-            per_subset = [values[f"{stage}/{family}/{s}"] for s in subsets
-                          if f"{stage}/{family}/{s}" in values]
-            key = f"{stage}/{family}/mean" if family == "accuracy" else f"{stage}/{family}"
-            averages[key] = sum(per_subset) / len(per_subset)
+        subsets = self._subset_names(trainer)
+        tags = summarize(per_subset, subsets)
+        values = {f"{stage}/{tag}": value for tag, value in tags.items()}
+        averages = {f"{stage}/{tag}": value for tag, value in headline(tags).items()}
         if len(subsets) == 1 and self.subset_tags == "auto":  # the per-subset cards would repeat
-            values = {}
-        values.update(averages)
+            values = averages
         if not values:
             return
         if trainer.sanity_checking:  # Lightning discards logs of the sanity pass: write directly

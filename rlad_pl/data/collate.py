@@ -6,7 +6,8 @@ import torch
 
 
 class PromptCollator:
-    """`(records, prompts) -> {"input_ids", "attention_mask", "records", "prompts"}`, LEFT padded."""
+    """`(records, prompts) -> {"input_ids", "attention_mask", "records", "prompts"}`, LEFT
+    padded."""
 
     def __init__(self, tokenizer, *, add_special_tokens: bool = True):
         self.tokenizer = tokenizer

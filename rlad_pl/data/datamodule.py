@@ -10,12 +10,15 @@ from typing import Any, Literal
 import lightning as L
 from torch.utils.data import DataLoader
 
+from ..errors import ConfigError
 from ..tasks import Task, get_task
+from ..tasks.splits import prompt_split
 from .collate import PromptCollator
 from .records import BadRecords, expand_files, read_records
 from .stream import PromptStream
 
 log = logging.getLogger(__name__)
+D = "data.init_args"  # the config path that ConfigErrors name keys under
 
 
 def load_tokenizer(name_or_path):
@@ -32,6 +35,29 @@ def load_tokenizer(name_or_path):
             raise ValueError("the tokenizer has neither a pad nor an eos token")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+class DataFilesError(ConfigError, FileNotFoundError):
+    """Configured data files that do not exist (a ConfigError and a FileNotFoundError)."""
+
+
+def build_task(task: str | Task, task_kwargs: dict | None, key: str = D) -> Task:
+    """`task` itself, or `get_task(task, **task_kwargs)`; ConfigError naming `<key>.task` or
+    `<key>.task_kwargs` when the name is unknown or the options do not fit."""
+    if not isinstance(task, str):
+        return task
+    try:
+        return get_task(task, **(task_kwargs or {}))
+    except TypeError as err:
+        raise ConfigError(f"{key}.task_kwargs={task_kwargs!r}: {err}") from None
+    except ValueError as err:
+        raise ConfigError(f"{key}.task={task!r}: {err}") from None
+
+
+def check_config(key: str, value, ok: bool, allowed: str) -> None:
+    """Raise a one-line ConfigError `<key>=<value>: <allowed>` unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{key}={value!r}: {allowed}")
 
 
 def _subset_key(name: str) -> tuple:
@@ -96,13 +122,34 @@ class PromptDataModule(L.LightningDataModule):
         add_special_tokens: bool = True,
     ):
         super().__init__()
-        if prompts_per_step < 1:
-            raise ValueError("prompts_per_step must be >= 1")
-        if on_bad_record not in ("skip", "error"):
-            raise ValueError(f"on_bad_record must be 'skip' or 'error', not {on_bad_record!r}")
-        self.task = get_task(task, **(task_kwargs or {})) if isinstance(task, str) else task
+        check_config(f"{D}.prompts_per_step", prompts_per_step, prompts_per_step >= 1,
+                     "an integer >= 1")
+        check_config(f"{D}.val_prompts_per_step", val_prompts_per_step,
+                     val_prompts_per_step is None or val_prompts_per_step >= 1,
+                     "null (= prompts_per_step) or an integer >= 1")
+        check_config(f"{D}.on_bad_record", on_bad_record, on_bad_record in ("skip", "error"),
+                     "'skip' or 'error'")
+        for key, size in (("train_size", train_size), ("val_size_per_subset", val_size_per_subset),
+                          ("test_size_per_subset", test_size_per_subset)):
+            check_config(f"{D}.{key}", size, size >= 0, "an integer >= 0")
+        check_config(f"{D}.train_size", train_size,
+                     train_size >= 1 or train_files is not None or data_dir is not None,
+                     "an integer >= 1 when training records are generated (no train files)")
+        check_config(f"{D}.num_workers", num_workers, num_workers >= 0, "an integer >= 0")
+        check_config(f"{D}.max_prompt_tokens", max_prompt_tokens,
+                     max_prompt_tokens is None or max_prompt_tokens >= 1,
+                     "null (no limit) or an integer >= 1")
+        check_config(f"{D}.train_epochs", train_epochs, train_epochs is None or train_epochs >= 1,
+                     "null (stream forever) or an integer >= 1")
+        check_config(f"{D}.data_dir", data_dir, data_dir is None or Path(data_dir).is_dir(),
+                     "an existing directory (with train/ and test/) or null")
+        self.task = build_task(task, task_kwargs)
         self.tokenizer_name = tokenizer
+        self.file_keys = {split: f"{D}.{split}_files" for split in ("train", "val", "test")}
         if data_dir is not None:
+            self.file_keys = {split: f"{D}.{split}_files" if given else f"{D}.data_dir"
+                              for split, given in (("train", train_files), ("val", val_files),
+                                                   ("test", test_files))}
             train_files = train_files or str(Path(data_dir) / "train")
             val_files = val_files or str(Path(data_dir) / "test")
             test_files = test_files or str(Path(data_dir) / "test")
@@ -126,16 +173,15 @@ class PromptDataModule(L.LightningDataModule):
     def _records(self, split: str, bad: BadRecords, exclude: list[dict]) -> list[tuple[dict, str]]:
         """(record, source) pairs of a split, from files or generated."""
         if self.files[split] is not None:
-            return read_records(expand_files(self.files[split]), self.task, bad)
+            try:
+                files = expand_files(self.files[split])
+            except FileNotFoundError as err:
+                raise DataFilesError(f"{self.file_keys[split]}={self.files[split]!r}: {err}; "
+                                     "allowed: JSONL file(s), a directory or a glob") from None
+            return read_records(files, self.task, bad)
         if split != "train" and self.files["train"] is not None:
             return []  # files for training but none for this split: no evaluation split
-        seed = f"{self.seed}/{split}"
-        if split == "train":
-            records = self.task.generate(self.sizes["train"], seed=seed, exclude=exclude)
-        else:
-            records = [r for subset in self.task.subsets or (None,) for r in
-                       self.task.generate(self.sizes[split], seed=seed, subset=subset,
-                                          exclude=exclude)]
+        records = prompt_split(self.task, split, self.sizes[split], self.seed, exclude)
         return [(r, f"<generated {split} {i}>") for i, r in enumerate(records)]
 
     def _with_prompts(self, pairs: list[tuple[dict, str]], bad: BadRecords) -> list[tuple]:
@@ -151,7 +197,7 @@ class PromptDataModule(L.LightningDataModule):
         lengths = map(len, self.tokenizer([p for _, p, _ in out],
                                           add_special_tokens=self.add_special_tokens)["input_ids"])
         kept = []
-        for (record, prompt, source), n in zip(out, lengths):
+        for (record, prompt, source), n in zip(out, lengths, strict=True):
             if n > self.max_prompt_tokens:
                 bad.report(source, f"prompt has {n} tokens > max_prompt_tokens "
                                    f"{self.max_prompt_tokens}")

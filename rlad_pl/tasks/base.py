@@ -21,6 +21,8 @@ class Task(ABC):
     required_fields: tuple[str, ...] = ()
     #: difficulty subsets the generator produces (for generated validation splits)
     subsets: tuple[str, ...] = ()
+    #: formats `sft_target` renders (empty: the task has no SFT targets)
+    sft_formats: tuple[str, ...] = ()
 
     @abstractmethod
     def prompt(self, record: dict, tokenizer=None) -> str:
@@ -33,6 +35,16 @@ class Task(ABC):
     @abstractmethod
     def subset(self, record: dict) -> str:
         """Difficulty subset of a record, e.g. "people3"."""
+
+    def malformed(self, score: dict) -> bool:
+        """Whether a completion's answer could not be read at all (its `score` dict); the
+        default: a negative `format` component (a score without one is never malformed)."""
+        return float(score.get("format", 0.0)) < 0
+
+    def sft_target(self, record: dict, fmt: str) -> str:
+        """The completion a model should write after `prompt(record)` (without EOS), rendered
+        in format `fmt` (one of `sft_formats`). Tasks without SFT targets raise."""
+        raise NotImplementedError(f"task {self.name!r} has no SFT targets")
 
     def normalize(self, record: dict) -> dict:
         """Map a raw file record to the task's canonical fields (identity by default)."""

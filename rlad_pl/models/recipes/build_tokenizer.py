@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-from rlad_pl.models.kk_trace import FORMATS, kk_target
 from rlad_pl.models.tokenizer import build_tokenizer, save_tokenizer
 from rlad_pl.tasks import get_task
 from rlad_pl.tasks.knights_knaves import NAMES, generate_puzzles
@@ -22,8 +21,8 @@ def corpus(per_level: int = 300):
     for n in range(2, 9):
         for rec in generate_puzzles(n, per_level, seed="tokenizer"):
             yield rec["quiz"]
-            for fmt in FORMATS:
-                yield task.prompt(rec) + kk_target(rec, fmt)
+            for fmt in task.sft_formats:
+                yield task.prompt(rec) + task.sft_target(rec, fmt)
     for a in range(0, 1000, 7):
         yield f"What is {a} + {a * 3 % 97} * {a % 13}? The answer is {a + a * 3 % 97 * (a % 13)}."
 

@@ -10,7 +10,8 @@ from ..templates import apply_template
 from .generator import generate_puzzles
 from .logic import parse_statements, unique_solution
 from .render import compact_quiz
-from .reward import score
+from .reward import ANSWER_UNPARSED, score
+from .targets import FORMATS, kk_target
 
 INSTRUCTION = ("Think step by step inside <think> </think>, then give the role of every "
                "inhabitant inside <answer> </answer>, one per line, written as "
@@ -37,6 +38,7 @@ class KnightsKnavesTask(Task):
 
     name = "knights_knaves"
     required_fields = ("names", "solution", "statements")
+    sft_formats = FORMATS
 
     def __init__(self, template: str = "compact", prefill: str = "<think>",
                  people: Sequence[int] = (2, 3, 4, 5, 6, 7, 8)):
@@ -64,6 +66,15 @@ class KnightsKnavesTask(Task):
 
     def subset(self, record: dict) -> str:
         return f"people{len(record['names'])}"
+
+    def malformed(self, score: dict) -> bool:
+        """The answer could not be read: format broken or roles unparseable (the Logic-RL
+        answer score ANSWER_UNPARSED)."""
+        return score.get("answer") == ANSWER_UNPARSED
+
+    def sft_target(self, record: dict, fmt: str) -> str:
+        """`kk_target`: the trace of format `fmt` (see `targets.FORMATS`), then the answer."""
+        return kk_target(record, fmt)
 
     def subset_from_filename(self, filename: str) -> str | None:
         match = _PEOPLE_IN_NAME.search(filename)

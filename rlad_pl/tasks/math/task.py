@@ -11,6 +11,7 @@ from ..tags import answer_block, format_ok
 from ..templates import apply_template
 from .extract import after_hashes, last_boxed
 from .synthetic import generate_problems
+from .targets import FORMATS, math_target
 from .verify import verify
 
 INSTRUCTION = ("Think step by step inside <think> </think>, then write only the final answer "
@@ -35,6 +36,7 @@ class MathTask(Task):
 
     name = "math"
     required_fields = ("question", "answer")
+    sft_formats = FORMATS
 
     def __init__(self, template: str = "compact", prefill: str = "<think>",
                  format_weight: float = 0.1, ops: Sequence[int] = (1, 2, 3)):
@@ -61,6 +63,10 @@ class MathTask(Task):
 
     def subset(self, record: dict) -> str:
         return str(record.get("subset") or "all")
+
+    def sft_target(self, record: dict, fmt: str) -> str:
+        """`math_target`: the generator's steps (format `steps`) or nothing, then the answer."""
+        return math_target(record, fmt)
 
     def normalize(self, record: dict) -> dict:
         """Canonical `question`/`answer`/`subset` from GSM8K- or MATH-style fields."""

@@ -1,7 +1,9 @@
 """Supervised fine-tuning on (prompt, target) pairs: the embedded teacher from scratch, the weak
 student warm start, and the offline-distillation baseline.
 
-Run: `python -m rlad_pl.sft fit --config configs/sft_teacher.yaml`.
+Run: `python -m rlad_pl.sft fit --config configs/sft_teacher.yaml`. Validation and test log the
+tags of `rlad_pl.evaluation` for greedy decoding: `val/accuracy/<subset>`, `val/accuracy/mean`,
+`val/malformed/<subset>`, `val/malformed/mean` (and `test/...`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.cli import LightningCLI
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from rlad_pl.data.datamodule import build_task, check_config
+from rlad_pl.errors import ConfigError
+from rlad_pl.evaluation import headline, problem_metrics, score_records, score_tensors, summarize
 from rlad_pl.models import load_model, load_tokenizer
-from rlad_pl.models.sampling import score_records
 from rlad_pl.models.tokenizer import save_tokenizer
-from rlad_pl.tasks import get_task
+
+M = "model.init_args"  # the config path that ConfigErrors name keys under
 
 
 class SFTModule(L.LightningModule):
@@ -51,10 +55,24 @@ class SFTModule(L.LightningModule):
                  seed: int | None = None):
         super().__init__()
         self.save_hyperparameters()
-        self.tokenizer = load_tokenizer(tokenizer)
-        self.task = get_task(task, **(task_kwargs or {}))
         if (model is None) == (config is None):
-            raise ValueError("give exactly one of `model` (to fine-tune) and `config` (scratch)")
+            raise ConfigError(f"{M}.model={model!r}, {M}.config={config!r}: give exactly one "
+                              "of `model` (to fine-tune) and `config` (from scratch)")
+        if config is not None:
+            check_config(f"{M}.config", config,
+                         isinstance(config, dict) and "model_type" in config,
+                         "HF config kwargs with `model_type` (e.g. qwen3)")
+        check_config(f"{M}.export_dtype", export_dtype,
+                     isinstance(getattr(torch, str(export_dtype), None), torch.dtype),
+                     "a torch dtype name (bfloat16, float16, float32)")
+        check_config(f"{M}.lr", lr, lr > 0, "a number > 0")
+        check_config(f"{M}.max_new_tokens", max_new_tokens, max_new_tokens >= 1,
+                     "an integer >= 1")
+        check_config(f"{M}.warmup_steps", warmup_steps, warmup_steps >= 0, "an integer >= 0")
+        check_config(f"{M}.min_lr_ratio", min_lr_ratio, 0 <= min_lr_ratio <= 1,
+                     "a number in [0, 1]")
+        self.task = build_task(task, task_kwargs, key=M)
+        self.tokenizer = load_tokenizer(tokenizer)
         if model is not None:
             self.model = load_model(model).train()  # from_pretrained returns eval mode (no dropout)
         else:
@@ -79,30 +97,36 @@ class SFTModule(L.LightningModule):
         self._eval_step(records, dataloader_idx, "test")
 
     def _eval_step(self, records: list[dict], dataloader_idx: int, stage: str) -> None:
+        """Greedy completions of one batch (one subset per dataloader), scored by the task."""
         scores = score_records(self.task, self.model, self.tokenizer, records,
                                max_new_tokens=self.hparams.max_new_tokens)
-        acc = sum(s[0]["correct"] for s in scores) / len(scores)
-        subset = self.task.subset(records[0])
-        self.log(f"{stage}/acc/{subset}", acc, batch_size=len(records),
-                 add_dataloader_idx=False)
-        self._accs.setdefault(subset, []).append((acc, len(records)))
+        correct, malformed = score_tensors(self.task, scores)
+        values = problem_metrics(correct[:, 0], greedy_malformed=malformed[:, 0])
+        per_subset = self._eval.setdefault(self.task.subset(records[0]), {})
+        for family, per_problem in values.items():
+            per_subset.setdefault(family, []).append(per_problem)
 
     def on_validation_epoch_start(self) -> None:
-        self._accs = {}
+        self._eval: dict[str, dict[str, list[torch.Tensor]]] = {}
 
     on_test_epoch_start = on_validation_epoch_start
 
-    def _log_mean(self, stage: str) -> None:
-        per = {k: sum(a * n for a, n in v) / sum(n for _, n in v) for k, v in self._accs.items()}
-        if per:
-            self.log(f"{stage}/acc/mean", sum(per.values()) / len(per))
-        self.last_eval = {stage: per}
+    def _log_eval(self, stage: str) -> None:
+        """Log `rlad_pl.evaluation.summarize`'s tags under `stage` (mean over problems per
+        subset, then over subsets); `last_eval[stage]` is the accuracy per subset."""
+        per_subset = {subset: {family: float(torch.cat(parts).double().mean())
+                               for family, parts in families.items()}
+                      for subset, families in self._eval.items()}
+        tags = summarize(per_subset)
+        for tag, value in tags.items():
+            self.log(f"{stage}/{tag}", value, prog_bar=tag in headline(tags))
+        self.last_eval = {stage: {s: v["accuracy"] for s, v in per_subset.items()}}
 
     def on_validation_epoch_end(self) -> None:
-        self._log_mean("val")
+        self._log_eval("val")
 
     def on_test_epoch_end(self) -> None:
-        self._log_mean("test")
+        self._log_eval("test")
 
     def configure_optimizers(self):
         h = self.hparams
@@ -152,13 +176,3 @@ class SFTModule(L.LightningModule):
             "last_eval": getattr(self, "last_eval", {}),
         }
         (out / "training_record.json").write_text(json.dumps(record, indent=2) + "\n")
-
-
-def main() -> None:
-    """`python -m rlad_pl.sft fit --config configs/sft_teacher.yaml`."""
-    LightningCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
-                 subclass_mode_data=True, save_config_kwargs={"overwrite": True})
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Offline distillation data: sample K completions per training prompt from the teacher, keep
 the ones the verifier accepts (rejection sampling), write them as SFT pairs.
 
-python -m rlad_pl.models.offline_distill --teacher tiny-kk-teacher --out runs/offline/pairs.jsonl
+python -m rlad_pl.sft.offline_distill --teacher tiny-kk-teacher --out runs/offline/pairs.jsonl
 then `python -m rlad_pl.sft fit --config configs/logic-offline.yaml` fine-tunes the student.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from rlad_pl.models.loading import load_model, load_tokenizer
-from rlad_pl.models.sampling import score_records
-from rlad_pl.sft_data import held_out_splits
+from rlad_pl.evaluation import score_records
+from rlad_pl.models import load_model, load_tokenizer
 from rlad_pl.tasks import get_task
+from rlad_pl.tasks.splits import sft_splits
 
 
 def rejection_sample(task, model, tokenizer, records: Sequence[dict], *, k: int = 4,
@@ -28,7 +28,7 @@ def rejection_sample(task, model, tokenizer, records: Sequence[dict], *, k: int 
     groups = score_records(task, model, tokenizer, records, num_samples=k,
                            temperature=temperature, max_new_tokens=max_new_tokens, batch_size=32)
     pairs = []
-    for record, scores in zip(records, groups):
+    for record, scores in zip(records, groups, strict=True):
         kept = {s["text"] for s in scores if s["correct"]} if unique else \
             [s["text"] for s in scores if s["correct"]]
         pairs += [{"prompt": task.prompt(record), "target": text, "subset": task.subset(record)}
@@ -45,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--k", type=int, default=4, help="samples per prompt")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--max-new-tokens", type=int, default=384)
-    ap.add_argument("--seed", type=int, default=1, help="seed of the training split and of the teacher's sampling")
+    ap.add_argument("--seed", type=int, default=1,
+                    help="seed of the training split and of the teacher's sampling")
     ap.add_argument("--val", type=int, nargs=2, default=[100, 998], metavar=("PER_LEVEL", "SEED"),
                     help="validation split (as in the SFT config), never used here")
     ap.add_argument("--test", type=int, nargs=2, default=[300, 999], metavar=("PER_LEVEL", "SEED"),
@@ -53,11 +54,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     task = get_task(args.task)
-    splits = held_out_splits(task, args.levels, args.val[0], args.test[0], args.val[1],
-                             args.test[1])
-    held_out = [r for split in splits for recs in split.values() for r in recs]
-    records = [r for lv in args.levels for r in task.generate(
-        args.per_level, seed=args.seed, subset=lv, exclude=held_out)]
+    records, _, _ = sft_splits(task, args.levels, args.per_level, args.val[0], args.test[0],
+                               args.seed, args.val[1], args.test[1])
     model, tok = load_model(args.teacher).eval(), load_tokenizer(args.teacher)
     torch.manual_seed(args.seed)
     pairs = rejection_sample(task, model, tok, records, k=args.k,

@@ -1,5 +1,5 @@
-"""Sampling completions from a causal LM and scoring them with a task (SFT evaluation,
-rejection sampling for offline distillation, checks of the embedded models)."""
+"""Sampling completions from a causal LM for a list of prompt texts (evaluation, rejection
+sampling for offline distillation, checks of the embedded models)."""
 
 from __future__ import annotations
 
@@ -27,18 +27,3 @@ def sample_completions(model, tokenizer, prompts: Sequence[str], *, num_samples:
                          max_new_tokens=max_new_tokens))
     model.train(was_training)
     return rollout.texts
-
-
-def score_records(task, model, tokenizer, records: Sequence[dict], *, batch_size: int = 256,
-                  **sample_kwargs) -> list[list[dict]]:
-    """Per record, the task's score dicts of its sampled completions (with the text added)."""
-    n = sample_kwargs.get("num_samples", 1)
-    scores = []
-    for start in range(0, len(records), batch_size):
-        batch = records[start:start + batch_size]
-        texts = sample_completions(model, tokenizer, [task.prompt(r) for r in batch],
-                                   **sample_kwargs)
-        for i, record in enumerate(batch):
-            rows = texts[i * n:(i + 1) * n]
-            scores.append([{**task.score(t, record), "text": t} for t in rows])
-    return scores

@@ -1,5 +1,5 @@
-"""Chain-of-thought targets for the embedded K&K models: a depth-first search in which every
-step is local.
+"""SFT targets (`KnightsKnavesTask.sft_target`) for the embedded K&K models: a depth-first search
+in which every step is local, then the answer.
 
 People are taken in prompt order. Person k is either *derived* (every person their statement
 mentions is already placed, so the statement's truth fixes k's role: `Ava T F so knave`) or
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rlad_pl.tasks.knights_knaves import compact_answer, compact_cot, evaluate, parse_statements
-from rlad_pl.tasks.knights_knaves.logic import referents
+from .cot import compact_cot
+from .logic import evaluate, parse_statements, referents
+from .render import compact_answer
 
 FORMATS = ("dfs", "dfs_path", "dfs_explicit", "answer", "backtrack")
 

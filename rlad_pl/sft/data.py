@@ -1,9 +1,10 @@
 """(prompt, target) pairs for supervised fine-tuning, and their LightningDataModule.
 
-Pairs come from a task's generator (the prompt is `task.prompt(record)`, the target a rendered
-solution, see `render_target`) or from a JSONL file of `{"prompt", "target", "subset"}` lines
-(e.g. teacher samples kept by the verifier, for the offline-distillation baseline). Validation
-and test hold records per difficulty subset; the SFT module scores its greedy completions.
+Pairs come from a task's generator (the prompt is `task.prompt(record)`, the target
+`task.sft_target(record, target_format)`; splits by `rlad_pl.tasks.splits.sft_splits`) or from a
+JSONL file of `{"prompt", "target", "subset"}` lines (e.g. teacher samples kept by the verifier,
+for the offline-distillation baseline). Validation and test hold records per difficulty subset;
+the SFT module scores its greedy completions.
 """
 
 from __future__ import annotations
@@ -18,36 +19,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from rlad_pl.data.datamodule import D, build_task, check_config
+from rlad_pl.errors import ConfigError
 from rlad_pl.models import load_tokenizer
-from rlad_pl.tasks import get_task
-
-
-def render_target(task_name: str, record: dict, target_format: str) -> str:
-    """The completion a model should write after `task.prompt(record)` (without EOS)."""
-    if task_name in ("knights_knaves", "kk"):
-        from rlad_pl.models.kk_trace import kk_target
-
-        return kk_target(record, target_format)
-    if task_name == "math":
-        from rlad_pl.models.math_trace import math_target
-
-        return math_target(record, target_format)
-    raise ValueError(f"no SFT targets for task {task_name!r}")
-
-
-def held_out_records(task, levels: Sequence[str], per_level: int, seed: int | str,
-                     exclude: Sequence[dict] = ()) -> dict[str, list[dict]]:
-    """Generated records per level (validation or test split)."""
-    return {lv: task.generate(per_level, seed=seed, subset=lv, exclude=exclude) for lv in levels}
-
-
-def held_out_splits(task, levels: Sequence[str], val_per_level: int, test_per_level: int,
-                    val_seed: int, test_seed: int) -> tuple[dict, dict]:
-    """(val, test) records per level; the two never share a puzzle."""
-    test = held_out_records(task, levels, test_per_level, test_seed)
-    val = held_out_records(task, levels, val_per_level, val_seed,
-                           exclude=[r for recs in test.values() for r in recs])
-    return val, test
+from rlad_pl.tasks.splits import sft_splits
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int,
@@ -108,12 +83,40 @@ class SFTDataModule(L.LightningDataModule):
                  max_length: int = 512, num_workers: int = 0):
         super().__init__()
         self.save_hyperparameters()
+        self.task = build_task(task, task_kwargs)
+        self._check_config()
         self.tokenizer = load_tokenizer(tokenizer)
-        self.task = get_task(task, **(task_kwargs or {}))
         self.train_pairs: list[tuple[list[int], list[int]]] = []
         self.val_records: dict[str, list[dict]] = {}
         self.test_records: dict[str, list[dict]] = {}
         self.epoch = 0
+
+    def _check_config(self) -> None:
+        """One-line ConfigErrors for bad values, before anything is generated or loaded."""
+        h, task = self.hparams, self.task
+        subsets = ", ".join(task.subsets) or "none"
+        check_config(f"{D}.levels", list(h.levels),
+                     bool(h.levels) and all(lv in task.subsets for lv in h.levels),
+                     f"a non-empty list of subsets of task {task.name!r} ({subsets}; "
+                     "task_kwargs choose them)")
+        if not h.pairs_file:
+            formats = ", ".join(task.sft_formats) or "none"
+            check_config(f"{D}.target_format", h.target_format,
+                         h.target_format in task.sft_formats,
+                         f"one of task {task.name!r}'s SFT target formats ({formats})")
+            check_config(f"{D}.train_per_level", h.train_per_level, h.train_per_level >= 1,
+                         "an integer >= 1 (or give pairs_file)")
+        for key in ("val_per_level", "test_per_level", "num_workers"):
+            check_config(f"{D}.{key}", h[key], h[key] >= 0, "an integer >= 0")
+        for key in ("batch_size", "max_length"):
+            check_config(f"{D}.{key}", h[key], h[key] >= 1, "an integer >= 1")
+
+    def splits(self) -> tuple[list[dict], dict[str, list[dict]], dict[str, list[dict]]]:
+        """(train, val, test) records by `rlad_pl.tasks.splits.sft_splits` (train is empty with
+        a `pairs_file`: its pairs are trained on instead)."""
+        h = self.hparams
+        return sft_splits(self.task, h.levels, 0 if h.pairs_file else h.train_per_level,
+                          h.val_per_level, h.test_per_level, h.seed, h.val_seed, h.test_seed)
 
     def encode_pair(self, prompt: str, target: str) -> tuple[list[int], list[int]]:
         p = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -124,18 +127,16 @@ class SFTDataModule(L.LightningDataModule):
         if self.val_records:
             return
         h = self.hparams
-        self.val_records, self.test_records = held_out_splits(
-            self.task, h.levels, h.val_per_level, h.test_per_level, h.val_seed, h.test_seed)
-        held_out = [r for split in (self.val_records, self.test_records)
-                    for recs in split.values() for r in recs]
+        if h.pairs_file and not Path(h.pairs_file).is_file():
+            raise ConfigError(f"{D}.pairs_file={h.pairs_file!r}: no such file; allowed: a JSONL "
+                              'file of {"prompt", "target"} lines (or null: generated pairs)')
+        train, self.val_records, self.test_records = self.splits()
         if h.pairs_file:
             lines = Path(h.pairs_file).read_text().splitlines()
             pairs = [json.loads(x) for x in lines if x.strip()]
             texts = [(p["prompt"], p["target"]) for p in pairs]
         else:
-            train = [r for lv in h.levels for r in self.task.generate(
-                h.train_per_level, seed=h.seed, subset=lv, exclude=held_out)]
-            texts = [(self.task.prompt(r), render_target(h.task, r, h.target_format))
+            texts = [(self.task.prompt(r), self.task.sft_target(r, h.target_format))
                      for r in train]
         encoded = [self.encode_pair(p, t) for p, t in texts]
         self.train_pairs = [e for e in encoded if len(e[0]) + len(e[1]) <= h.max_length]

@@ -1,0 +1,199 @@
+"""Reporting of benchmarks/reproduce_kk.py: TensorBoard curves, mean ± std over seeds, the
+markdown tables of kk_table.md and the curves figure. Test results are the tag dicts of
+`rlad_pl.evaluation.evaluate_split` (`accuracy/<level>`, `accuracy/mean`, `mean@<k>`, ...)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from rlad_pl.evaluation import mean_tag
+
+RL_METHODS = ("grpo", "kdrl", "rlad")
+WARM_START = "warm_start"  # results name of the untrained student
+ZERO_VARIANCE_TAG = "train/zero_variance_frac"
+
+
+# -------------------------------------------------------------------- TensorBoard curves
+def read_scalars(log_dir: Path, tags) -> dict[str, list[tuple[int, float, float]]]:
+    """(step, wall_time, value) events of each present tag in a TensorBoard run folder."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0},
+                           purge_orphaned_data=False)
+    acc.Reload()
+    present = set(acc.Tags()["scalars"])
+    return {t: [(e.step, e.wall_time, e.value) for e in acc.Scalars(t)] for t in tags
+            if t in present}
+
+
+def training_curve(events, start_time: float) -> list[tuple[int, float, float]]:
+    """(optimizer steps done, seconds since the run started, value). Lightning logs a training
+    step's scalars at the count of steps before it, hence + 1."""
+    return [(step + 1, wall - start_time, value) for step, wall, value in events]
+
+
+def validation_curve(events, start_time: float, training_began: float | None):
+    """As `training_curve` for validation points: a validation inside the training loop is
+    logged at (steps done - 1); one written before training began (the RL module's pre-training
+    pass, logged at step 0) is at 0 steps. `training_began`: wall time of the first training
+    scalar, or None when no pre-training point is logged (SFT)."""
+    return [(0 if training_began is not None and wall < training_began else step + 1,
+             wall - start_time, value) for step, wall, value in events]
+
+
+def value_at_time(points, t: float):
+    """The latest (steps, seconds, value) point reached by `t` seconds, or None."""
+    reached = [p for p in points if p[1] <= t]
+    return max(reached, key=lambda p: p[1]) if reached else None
+
+
+def mean_curve(curves) -> list[tuple[int, float, float]]:
+    """(step, mean seconds, mean value) over curves at the steps that all of them have."""
+    if not curves:
+        return []
+    by_step = [{step: (wall, value) for step, wall, value in c} for c in curves]
+    common = sorted(set.intersection(*(set(c) for c in by_step)))
+    return [(s, statistics.fmean(c[s][0] for c in by_step),
+             statistics.fmean(c[s][1] for c in by_step)) for s in common]
+
+
+# ------------------------------------------------------------------------------- tables
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = list(values)
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def fmt_mean_std(values, digits: int = 3) -> str:
+    """'m ± s' over seeds ('m' for one value, '-' for none)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f}" if len(values) == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def markdown_table(headers, rows) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def method_table(results, labels, levels, metric: str) -> str:
+    """Per-level test `metric` (a family of `rlad_pl.evaluation`) and its Avg, mean ± std over
+    each method's seeds."""
+    rows = []
+    for name, label in labels.items():
+        runs = [r for r in results if r["name"] == name]
+        rows.append([label, len(runs)]
+                    + [fmt_mean_std(r["test"][f"{metric}/{lv}"] for r in runs)
+                       for lv in levels]
+                    + [fmt_mean_std(r["test"][mean_tag(metric)] for r in runs)])
+    return markdown_table(["method", "seeds", *levels, "Avg"], rows)
+
+
+def equal_time_rows(results, labels, among=None) -> tuple[float, list[list]]:
+    """The time at which the fastest of the methods `among` (default: all; mean run time over
+    seeds) ended, and per method the validation accuracy each seed had reached by then."""
+    seconds = {n: statistics.fmean(r["seconds"] for r in results if r["name"] == n)
+               for n in labels}
+    t_star = min(seconds[n] for n in (among or labels))
+    rows = []
+    for name, label in labels.items():
+        runs = [r for r in results if r["name"] == name]
+        reached = [value_at_time(r["curves"]["val"], t_star) for r in runs]
+        rows.append([label, f"{seconds[name]:.0f}",
+                     fmt_mean_std(p[2] if p else None for p in reached),
+                     "/".join(str(p[0]) if p else "-" for p in reached),
+                     fmt_mean_std(r["curves"]["val"][-1][2] if r["curves"]["val"] else None
+                                  for r in runs)])
+    return t_star, rows
+
+
+def write_report(path: Path, header: list[str], results, labels, ablation: dict[str, float],
+                 ablation_seed: int, levels, k: int, warm_start: dict) -> None:
+    """kk_table.md: test tables at equal steps (with the `warm_start` student's test results as
+    the first row), the equal-wall-time table, malformed rates and reward-variance shares, and
+    the alpha ablation (`ablation`: run name -> alpha)."""
+    parts = ["\n".join(header)]
+    with_start = [{"name": WARM_START, "test": warm_start, "variance_share": None}, *results]
+    start_labels = {WARM_START: "Warm start (the student before training)", **labels}
+    for metric, title in (("accuracy", "Greedy accuracy"),
+                          (f"mean@{k}", f"Sampled mean@{k}"),
+                          (f"pass@{k}", f"Sampled pass@{k} (unbiased)")):
+        parts.append(f"## {title} on the test split, equal steps (mean ± std over seeds)\n\n"
+                     + method_table(with_start, start_labels, levels, metric))
+    rl = [n for n in labels if n in RL_METHODS]
+    t_star, rows = equal_time_rows(results, labels, rl)
+    parts.append(
+        "## Equal wall time\n\n"
+        f"Validation accuracy (greedy, mean over levels) that each seed had reached after "
+        f"{t_star:.0f} s, the mean run time of the fastest "
+        f"{'RL method (offline distillation is not a run of RL steps)' if rl else 'method'}. "
+        "Run time counts from the "
+        "start of the process (model loading included) to its exit; for offline distillation "
+        "from the start of the teacher sampling. RL methods validate on their DataModule's "
+        "validation split (step 0 = before training), offline distillation on the SFT "
+        "config's validation split (no step-0 point).\n\n"
+        + markdown_table(["method", "mean run time (s)", "val Avg at that time",
+                          "steps done (per seed)", "val Avg at the end"], rows))
+    rows = [[label,
+             fmt_mean_std(r["test"][mean_tag("malformed")] for r in with_start
+                          if r["name"] == name),
+             fmt_mean_std(r["test"][mean_tag(f"malformed@{k}")] for r in with_start
+                          if r["name"] == name),
+             fmt_mean_std(r.get("variance_share") for r in with_start if r["name"] == name)]
+            for name, label in start_labels.items()]
+    parts.append(
+        "## Malformed outputs and groups with reward variance\n\n"
+        "Malformed: share of test completions whose answer could not be read (format broken or "
+        "roles unparseable), mean over levels. Groups with variance: share of training prompt "
+        f"groups whose G rewards differ (1 - `{ZERO_VARIANCE_TAG}`), mean over training steps "
+        "(RL only).\n\n"
+        + markdown_table(["method", "malformed (greedy)", f"malformed (sampled, k={k})",
+                          "groups with reward variance"], rows))
+    if ablation:
+        rows = []
+        for name, alpha in ablation.items():
+            runs = [r for r in results if r["name"] == name and r["seed"] == ablation_seed]
+            rows.append([alpha, *(fmt_mean_std(r["test"][mean_tag(m)] for r in runs) for m in
+                                  ("accuracy", f"mean@{k}", f"pass@{k}", "malformed")),
+                         fmt_mean_std(r["variance_share"] for r in runs)])
+        parts.append(f"## RLAD alpha ablation (seed {ablation_seed}, test Avg over levels)\n\n"
+                     + markdown_table(["alpha", "greedy", f"mean@{k}", f"pass@{k}",
+                                       "malformed (greedy)", "groups with reward variance"],
+                                      rows))
+    path.write_text("\n\n".join(parts) + "\n")
+
+
+def plot_curves(path: Path, results, labels) -> None:
+    """Training reward and validation accuracy, mean over seeds, against steps and seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for name, label in labels.items():
+        runs = [r for r in results if r["name"] == name]
+        for col, key in enumerate(("reward", "val")):
+            curve = mean_curve([r["curves"][key] for r in runs if r["curves"][key]])
+            if not curve:
+                continue
+            steps, seconds, values = zip(*curve, strict=True)
+            style = {"label": f"{label} ({len(runs)} seeds)",
+                     "marker": "o" if key == "val" else None}
+            axes[0][col].plot(steps, values, **style)
+            axes[1][col].plot(seconds, values, **style)
+    for row, xlabel in enumerate(("optimizer steps", "wall seconds since the run started")):
+        axes[row][0].set_ylabel("training reward (mean)")
+        axes[row][1].set_ylabel("validation accuracy (greedy, Avg)")
+        for ax in axes[row]:
+            ax.set_xlabel(xlabel)
+            ax.grid(alpha=0.3)
+    axes[0][1].legend(fontsize=8)
+    fig.suptitle("Knights and Knaves: mean over seeds (offline distillation has no reward)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,104 @@
+"""Reporting helpers of benchmarks/reproduce_kk.py (benchmarks/kk_report.py): curves, tables."""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+from rlad_pl.evaluation import summarize
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import their sibling kk_report
+_spec = importlib.util.spec_from_file_location("kk_report", REPO / "benchmarks" / "kk_report.py")
+kr = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(kr)
+
+
+def test_curves_count_steps_done_and_seconds_since_start():
+    # Lightning logs step i's scalars (and an in-loop validation after it) at i - 1.
+    train = [(0, 105.0, -1.0), (1, 106.0, -0.5)]
+    assert kr.training_curve(train, 100.0) == [(1, 5.0, -1.0), (2, 6.0, -0.5)]
+    val = [(0, 104.0, 0.1), (0, 107.0, 0.2), (1, 108.0, 0.3)]  # pre-training pass, then steps
+    assert kr.validation_curve(val, 100.0, 105.0) == [(0, 4.0, 0.1), (1, 7.0, 0.2),
+                                                      (2, 8.0, 0.3)]
+    assert kr.validation_curve([(99, 150.0, 0.4)], 100.0, None) == [(100, 50.0, 0.4)]
+
+
+def test_value_at_time_is_the_latest_point_reached():
+    points = [(0, 10.0, 0.1), (50, 20.0, 0.2), (100, 30.0, 0.3)]
+    assert kr.value_at_time(points, 9.9) is None
+    assert kr.value_at_time(points, 10.0) == (0, 10.0, 0.1)
+    assert kr.value_at_time(points, 29.9) == (50, 20.0, 0.2)
+    assert kr.value_at_time(points, 1e9) == (100, 30.0, 0.3)
+
+
+def test_mean_curve_averages_common_steps():
+    a = [(0, 1.0, 0.0), (1, 3.0, 1.0), (2, 5.0, 2.0)]
+    b = [(0, 3.0, 1.0), (1, 5.0, 0.0)]
+    assert kr.mean_curve([a, b]) == [(0, 2.0, 0.5), (1, 4.0, 0.5)]
+    assert kr.mean_curve([]) == []
+
+
+def test_mean_std_is_sample_std_over_seeds():
+    assert kr.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert kr.mean_std([0.25]) == (0.25, 0.0)
+    assert kr.fmt_mean_std([0.1, 0.3]) == f"0.200 ± {math.sqrt(0.02):.3f}"
+    assert kr.fmt_mean_std([0.25, None]) == "0.250"
+    assert kr.fmt_mean_std([]) == "-"
+
+
+def test_markdown_table():
+    assert kr.markdown_table(["a", "b"], [[1, "x"], [2, "y"]]) == (
+        "| a | b |\n|---|---|\n| 1 | x |\n| 2 | y |")
+
+
+def test_equal_time_rows_use_the_fastest_method_mean_run_time():
+    results = [
+        {"name": "a", "seconds": 10.0, "curves": {"val": [(0, 2.0, 0.1), (4, 9.0, 0.4)]}},
+        {"name": "a", "seconds": 12.0, "curves": {"val": [(0, 2.0, 0.2), (4, 11.5, 0.6)]}},
+        {"name": "b", "seconds": 30.0, "curves": {"val": [(0, 3.0, 0.3), (4, 25.0, 0.9)]}},
+    ]
+    t_star, rows = kr.equal_time_rows(results, {"a": "A", "b": "B"})
+    assert t_star == 11.0
+    assert rows[0] == ["A", "11", kr.fmt_mean_std([0.4, 0.2]), "4/0",
+                       kr.fmt_mean_std([0.4, 0.6])]
+    assert rows[1] == ["B", "30", "0.300", "0", "0.900"]
+    t_star, rows = kr.equal_time_rows(results, {"a": "A", "b": "B"}, among=["b"])
+    assert t_star == 30.0
+    assert rows[0][2:4] == [kr.fmt_mean_std([0.4, 0.6]), "4/4"]
+
+
+def test_read_scalars_from_tensorboard_events(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path))
+    for step, value in [(0, 0.5), (1, 0.25)]:
+        writer.add_scalar("train/reward/mean", value, step)
+    writer.add_scalar("val/accuracy/mean", 0.1, 0)
+    writer.close()
+    scalars = kr.read_scalars(tmp_path, ["train/reward/mean", "val/accuracy/mean", "absent"])
+    assert set(scalars) == {"train/reward/mean", "val/accuracy/mean"}
+    assert [(s, v) for s, _, v in scalars["train/reward/mean"]] == [(0, 0.5), (1, 0.25)]
+    assert all(w > 0 for _, w, _ in scalars["val/accuracy/mean"])
+
+
+
+def test_report_tables_read_the_evaluation_tags(tmp_path):
+    def test(acc3, acc4):
+        per_level = {lv: {"accuracy": a, "malformed": 0.1, "mean@4": a / 2, "pass@4": a,
+                          "malformed@4": 0.2} for lv, a in (("people3", acc3), ("people4", acc4))}
+        return summarize(per_level)
+
+    results = [{"name": "rlad", "seed": 0, "test": test(0.5, 0.25), "variance_share": 0.5,
+                "seconds": 10.0, "curves": {"val": [(0, 1.0, 0.2), (2, 9.0, 0.3)]}},
+               {"name": "grpo", "seed": 0, "test": test(0.25, 0.25), "variance_share": 0.25,
+                "seconds": 12.0, "curves": {"val": [(0, 1.0, 0.2)]}}]
+    path = tmp_path / "kk_table.md"
+    kr.write_report(path, ["# title"], results, {"grpo": "GRPO", "rlad": "RLAD"},
+                    {"rlad": 0.5}, 0, ["people3", "people4"], 4, test(0.1, 0.0))
+    text = path.read_text()
+    assert "| RLAD | 1 | 0.500 | 0.250 | 0.375 |" in text  # greedy accuracy per level and Avg
+    assert "| Warm start (the student before training) | 1 | 0.100 | 0.000 | 0.050 |" in text
+    assert "| RLAD | 1 | 0.250 | 0.125 | 0.188 |" in text  # mean@4
+    assert "| GRPO | 0.100 | 0.200 | 0.250 |" in text  # malformed greedy, sampled, variance
+    assert "| 0.5 | 0.375 | 0.188 | 0.375 | 0.100 | 0.500 |" in text  # alpha ablation row

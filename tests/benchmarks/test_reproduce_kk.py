@@ -1,0 +1,140 @@
+"""Plan and run helpers of benchmarks/reproduce_kk.py (no training) and the baseline overlays."""
+
+import contextlib
+import importlib.util
+import io
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlad_pl.cli import main
+from rlad_pl.module import METRICS
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import their sibling kk_report
+_spec = importlib.util.spec_from_file_location("reproduce_kk", REPO / "benchmarks" /
+                                              "reproduce_kk.py")
+rk = sys.modules["reproduce_kk"] = importlib.util.module_from_spec(_spec)  # dataclasses need it
+_spec.loader.exec_module(rk)
+
+
+def test_overrides_set_nested_keys_on_a_copy():
+    cfg = {"model": {"init_args": {"alpha": 0.5}}, "seed_everything": 0}
+    out = rk.apply_overrides(cfg, {"model.init_args.alpha": 0.1, "trainer.max_steps": 3,
+                                   "seed_everything": 2})
+    assert out == {"model": {"init_args": {"alpha": 0.1}}, "trainer": {"max_steps": 3},
+                   "seed_everything": 2}
+    assert cfg["model"]["init_args"]["alpha"] == 0.5
+    assert rk.dotted_get(out, "trainer.max_steps") == 3
+    assert rk.dotted_get(out, "trainer.devices", "x") == "x"
+
+
+def test_cli_args_format():
+    assert rk.cli_args({"a.b": None, "c": True, "d": 0.5, "e": "x y"}) == [
+        "--a.b=null", "--c=true", "--d=0.5", "--e=x y"]
+
+
+def test_set_overrides_reach_every_rl_run_and_bad_ones_are_refused(capsys):
+    args = rk.parse_args(["--set", "model.init_args.optimization.lr=5e-5",
+                          "--set", "data.init_args.seed=3"])
+    assert args.rl_set == {"model.init_args.optimization.lr": 5e-5, "data.init_args.seed": 3}
+    setting = rk.read_setting(args)
+    # the base of every RL run
+    assert rk.dotted_get(setting.rl, "model.init_args.optimization.lr") == 5e-5
+    out = rk.rl_overrides(rk.Run("grpo", 1), 10, 5, Path("runs"), False, args.rl_set)
+    assert out["model.init_args.optimization.lr"] == 5e-5
+    assert out["data.init_args.seed"] == 1  # the run's own seed wins
+    with pytest.raises(SystemExit):
+        rk.parse_args(["--set", "lr"])
+    assert "--set 'lr': expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_tags_read_are_documented_rl_metrics():
+    for tag in (rk.REWARD_TAG, rk.ZERO_VARIANCE_TAG, rk.VAL_TAG):
+        assert tag in METRICS
+
+
+def test_only_model_checkpoint_moves():
+    callbacks = [{"class_path": "rlad_pl.callbacks.HFExport"},
+                 {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                  "init_args": {"dirpath": "runs/logic/checkpoints", "every_n_train_steps": 50}}]
+    out = rk.callbacks_with_checkpoint_dir(callbacks, "/r/seed1/checkpoints")
+    assert out[0] == callbacks[0]
+    assert out[1]["init_args"] == {"dirpath": "/r/seed1/checkpoints", "every_n_train_steps": 50}
+    assert callbacks[1]["init_args"]["dirpath"] == "runs/logic/checkpoints"
+
+
+def test_plan_is_seed_major_and_ablation_reuses_the_config_alpha():
+    runs = rk.plan_runs(["grpo", "rlad"], [0, 1], ablation=True, config_alpha=0.5)
+    assert [(r.name, r.seed) for r in runs] == [
+        ("grpo", 0), ("rlad", 0), ("grpo", 1), ("rlad", 1), ("rlad-alpha0.1", 0),
+        ("rlad-alpha0.3", 0), ("rlad-alpha0.7", 0), ("rlad-alpha0.9", 0)]
+    runs = rk.plan_runs(["grpo"], [3], ablation=True, config_alpha=0.5)
+    assert [r.name for r in runs] == ["grpo", "rlad-alpha0.1", "rlad-alpha0.3", "rlad",
+                                      "rlad-alpha0.7", "rlad-alpha0.9"]
+    assert rk.plan_runs(["kdrl"], [0, 1, 2], ablation=False, config_alpha=0.5) == [
+        rk.Run("kdrl", 0), rk.Run("kdrl", 1), rk.Run("kdrl", 2)]
+
+
+def resolved_config(*configs: str) -> dict:
+    """The config `rlad-pl fit` builds from `configs` (`--print_config`), as dotted keys."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done:
+        main(["fit", *(a for c in configs for a in ("--config", str(REPO / c))),
+              "--print_config"])
+    assert done.value.code == 0
+
+    def flatten(node, prefix=""):
+        if isinstance(node, dict):
+            return {k: v for key, value in node.items()
+                    for k, v in flatten(value, f"{prefix}{key}.").items()}
+        return {prefix[:-1]: node}
+
+    return flatten(yaml.safe_load(out.getvalue()))
+
+
+def differing(a: dict, b: dict) -> set[str]:
+    return {k for k in a.keys() | b.keys() if a.get(k, "<absent>") != b.get(k, "<absent>")}
+
+
+# What an RL overlay may change: the objective (class and hyper-parameters) and the teacher, the
+# logger name and the callbacks
+# (the list repeats the base's with the run's checkpoint folder). Everything else (budget, data,
+# sampling, evaluation) comes from logic.yaml, so every method runs the same budget.
+RL_OVERLAY_KEYS = ("model.init_args.objective.", "model.init_args.teacher",
+                   "trainer.logger.init_args.name", "trainer.callbacks")
+
+
+@pytest.mark.parametrize("method", ["grpo", "kdrl"])
+def test_rl_overlays_change_only_the_method(method):
+    base = resolved_config(rk.BASE)
+    composed = resolved_config(*rk.method_configs(method))
+    changed = differing(base, composed)
+    assert changed and all(k.startswith(RL_OVERLAY_KEYS) for k in changed), sorted(changed)
+    assert composed["trainer.logger.init_args.name"] == f"logic-{method}"
+    assert composed["model.init_args.objective.class_path"] == \
+        f"rlad_pl.objectives.{method.upper()}"
+    base_callbacks = rk.load_config(rk.BASE)["trainer"]["callbacks"]
+    overlay_callbacks = rk.load_config(rk.OVERLAYS[method])["trainer"]["callbacks"]
+    assert overlay_callbacks == rk.callbacks_with_checkpoint_dir(
+        base_callbacks, f"runs/logic-{method}/checkpoints")
+
+
+def test_offline_overlay_keeps_the_budget_and_swaps_module_and_data():
+    base = resolved_config(rk.BASE)
+    composed = resolved_config(*rk.method_configs("offline"))  # python -m rlad_pl.sft is rlad-pl
+    for key in ("seed_everything", "trainer.max_steps", "trainer.val_check_interval",
+                "trainer.check_val_every_n_epoch", "trainer.accelerator", "trainer.devices"):
+        assert composed[key] == base[key], key
+    assert composed["model.class_path"] == "rlad_pl.sft.SFTModule"
+    assert composed["data.class_path"] == "rlad_pl.sft.SFTDataModule"
+    assert composed["trainer.callbacks"] == []
+    assert composed["model.init_args.model"] == base["model.init_args.student"]
+    # keys the module and the datamodule share must agree (Lightning merges their hparams)
+    shared = {k.removeprefix("model.") for k in composed if k.startswith("model.init_args.")}
+    for key in shared & {k.removeprefix("data.") for k in composed if k.startswith("data.")}:
+        assert composed[f"model.{key}"] == composed[f"data.{key}"], key
+    for key in ("model.init_args.sampling.num_samples", rk.ALPHA_KEY):  # the RL module's
+        assert key not in composed, key
