@@ -123,6 +123,13 @@ METRICS: dict[str, str] = {
                     "averaged over subsets; per subset under /<subset>",
     "val/pass@<k>": "unbiased pass@k from the n samples, averaged over subsets; per subset "
                     "under /<subset>",
+    "val/malformed/<subset>": "share of greedy answers on a validation subset the task could not "
+                              "read (Task.malformed)",
+    "val/malformed/mean": "val/malformed/<subset> averaged over subsets",
+    "val/malformed@<n>": "share of the n sampled answers that could not be read, averaged over "
+                         "subsets; per subset under /<subset>",
+    "test/malformed/mean": "as val/, on the test split",
+    "test/malformed@<n>": "as val/, on the test split",
     "test/accuracy/<subset>": "as val/, on the test split (`rlad-pl test`)",
     "test/accuracy/mean": "as val/, on the test split",
     "test/mean@<n>": "as val/, on the test split",
