@@ -59,7 +59,8 @@ class SampleLogger(Callback):
     completion. Step = optimizer steps done, as the scalars.
 
     Args:
-        every_n_steps: write ``samples/train`` every this many optimizer steps.
+        every_n_steps: write ``samples/train`` every this many optimizer steps (and at
+            ``trainer.max_steps``).
         validation: write ``samples/val`` at every validation.
         count: samples per write.
     """
@@ -74,8 +75,9 @@ class SampleLogger(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         samples = getattr(pl_module, "last_samples", None)
-        if not samples or trainer.global_step % self.every_n_steps != 0 \
-                or not trainer.is_global_zero:
+        step = trainer.global_step
+        due = step % self.every_n_steps == 0 or step == trainer.max_steps  # and the last step
+        if not samples or not due or not trainer.is_global_zero:
             return
         parts = [sample_markdown(i + 1, prompt=s["prompt"], completion=s["completion"],
                                  record=s.get("record", {}),
