@@ -1,9 +1,19 @@
-"""Math: answer extraction, bounded exact verification, synthetic problems, the task."""
+"""Math: answer extraction, bounded symbolic verification, benchmarks, synthetic problems, task."""
 
-from .extract import extract_answer
+from .extract import answer_candidates, extract_answer
 from .synthetic import generate_problems
 from .task import MathTask, load_jsonl
-from .verify import parse_number, verify
+from .verify import (
+                     DEFAULT_TIMEOUT,
+                     Verdict,
+                     check,
+                     parse_number,
+                     reset_verifier_stats,
+                     verifier_stats,
+                     verify,
+                     warm_up,
+)
 
-__all__ = ["MathTask", "extract_answer", "generate_problems", "load_jsonl", "parse_number",
-           "verify"]
+__all__ = ["DEFAULT_TIMEOUT", "MathTask", "Verdict", "answer_candidates", "check",
+           "extract_answer", "generate_problems", "load_jsonl", "parse_number",
+           "reset_verifier_stats", "verifier_stats", "verify", "warm_up"]

@@ -25,7 +25,7 @@ def _arithmetic(n_ops: int, rng: random.Random) -> tuple[str, list[str], int] | 
     """An expression with usual precedence (`*` first, then left to right), its steps, value."""
     ops = [rng.choice("+-*") for _ in range(n_ops)]
     nums = [rng.randint(1, 20)] + [_operand(op, rng) for op in ops]
-    question = " ".join([str(nums[0])] + [f"{op} {x}" for op, x in zip(ops, nums[1:])])
+    question = " ".join([str(nums[0])] + [f"{op} {x}" for op, x in zip(ops, nums[1:], strict=True)])
     steps = []
     while "*" in ops:  # fold multiplications left to right
         k = ops.index("*")
@@ -35,7 +35,7 @@ def _arithmetic(n_ops: int, rng: random.Random) -> tuple[str, list[str], int] | 
         steps.append(f"{nums[k]} * {nums[k + 1]} = {value}")
         nums[k:k + 2], ops[k:k + 1] = [value], []
     value = nums[0]
-    for op, x in zip(ops, nums[1:]):
+    for op, x in zip(ops, nums[1:], strict=True):
         new = _APPLY[op](value, x)
         steps.append(f"{value} {op} {x} = {new}")
         value = new

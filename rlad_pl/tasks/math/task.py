@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 
+from ...errors import ConfigError
 from ..base import Task
 from ..tags import answer_block, format_ok
 from ..templates import apply_template
-from .extract import after_hashes, last_boxed
+from .extract import last_boxed
 from .synthetic import generate_problems
 from .targets import FORMATS, math_target
-from .verify import verify
+from .verify import DEFAULT_TIMEOUT, check
 
 INSTRUCTION = ("Think step by step inside <think> </think>, then write only the final answer "
                "inside <answer> </answer>.")
-_LEVEL = re.compile(r"(\d+)")
+BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+ANSWER_FORMATS = ("tags", "boxed")
+
+
+class _ChatOptions:
+    """A tokenizer seen through `apply_template`, with extra chat-template options
+    (`enable_thinking`) added to `apply_chat_template`."""
+
+    def __init__(self, tokenizer, **options):
+        self._tokenizer = tokenizer
+        self._options = options
+        self.chat_template = getattr(tokenizer, "chat_template", None)
+
+    def apply_chat_template(self, messages, **kwargs):
+        return self._tokenizer.apply_chat_template(messages, **{**self._options, **kwargs})
+
+
+def _final_response(text: str) -> str:
+    i = text.rfind("</think>")
+    return text[i + len("</think>"):] if i >= 0 else text
 
 
 class MathTask(Task):
@@ -27,9 +46,17 @@ class MathTask(Task):
     63 </answer>` then EOS; "chat" (tokenizer chat template over question + instruction); or a
     format string with `{question}` / `{instruction}`, followed by the prefill "<think>".
 
-    Reward: `answer` 1 when the format holds and the answer block equals the gold answer
-    (`verify`), else 0; `format` +format_weight when `<think></think><answer></answer>` appear
-    once each in order, else -format_weight; `total` = answer + format.
+    Answer formats (`answer_format`): "tags" (default, the embedded models): `answer` 1 when
+    `<think></think><answer></answer>` appear once each in order and the answer block equals the
+    gold answer, else 0; `format` +format_weight when the tags hold, else -format_weight.
+    "boxed" (real instruction models, e.g. Qwen3 through `template: chat`): the final answer is
+    the last `\\boxed{}` of the response after `</think>` (else "the answer is ...", the last
+    `$...$`, the last number); `format` is +format_weight when the response has a `\\boxed{}`,
+    else -format_weight. `enable_thinking` (None, True, False) is passed to the chat template
+    (Qwen3: False renders an empty think block, so the model answers directly).
+    `total` = answer + format; `verifier_timeouts` is 1.0 when the answer check hit the
+    verifier's wall-clock limit (`timeout` seconds; the answer then counts as wrong), so the
+    module's `train/reward/verifier_timeouts` is the fraction of such completions in a step.
     Records: `question`, `answer` (gold final answer), `subset`; `normalize` maps GSM8K
     (`question`, `answer` with `#### n`) and MATH (`problem`, `solution` with `\\boxed{}`, `level`).
     """
@@ -39,7 +66,19 @@ class MathTask(Task):
     sft_formats = FORMATS
 
     def __init__(self, template: str = "compact", prefill: str = "<think>",
-                 format_weight: float = 0.1, ops: Sequence[int] = (1, 2, 3)):
+                 format_weight: float = 0.1, ops: Sequence[int] = (1, 2, 3),
+                 answer_format: str = "tags", enable_thinking: bool | None = None,
+                 instruction: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+        if answer_format not in ANSWER_FORMATS:
+            raise ConfigError(f"answer_format: {answer_format!r} is not allowed; use one of "
+                             f"{', '.join(ANSWER_FORMATS)}")
+        if not timeout > 0:
+            raise ConfigError(f"timeout: {timeout!r} is not allowed; use seconds > 0")
+        self.answer_format = answer_format
+        self.enable_thinking = enable_thinking
+        self.instruction = instruction or (INSTRUCTION if answer_format == "tags"
+                                           else BOXED_INSTRUCTION)
+        self.timeout = float(timeout)
         self.template = template
         self.prefill = prefill
         self.format_weight = format_weight
@@ -48,18 +87,28 @@ class MathTask(Task):
 
     def prompt(self, record: dict, tokenizer=None) -> str:
         question = record["question"]
+        if self.template == "chat" and self.enable_thinking is not None and tokenizer is not None:
+            tokenizer = _ChatOptions(tokenizer, enable_thinking=self.enable_thinking)
         return apply_template(self.template, compact=question,
-                              fields={"question": question, "instruction": INSTRUCTION},
-                              user_text=f"{question}\n\n{INSTRUCTION}", prefill=self.prefill,
-                              tokenizer=tokenizer)
+                              fields={"question": question, "instruction": self.instruction},
+                              user_text=f"{question}\n\n{self.instruction}",
+                              prefill=self.prefill, tokenizer=tokenizer)
 
     def score(self, completion: str, record: dict) -> dict:
         text = self.prefill + completion
-        ok = format_ok(text)
-        correct = ok and verify(answer_block(text) or "", record["answer"])
+        if self.answer_format == "tags":
+            ok = format_ok(text)
+            verdict = check(answer_block(text) or "", record["answer"],
+                            timeout=self.timeout) if ok else None
+        else:
+            ok = last_boxed(_final_response(text)) is not None
+            verdict = check(text, record["answer"], timeout=self.timeout)
+        correct = verdict is not None and verdict.correct
         fmt = self.format_weight if ok else -self.format_weight
         answer = 1.0 if correct else 0.0
-        return {"format": fmt, "answer": answer, "total": answer + fmt, "correct": correct}
+        timed_out = 1.0 if verdict is not None and verdict.timed_out else 0.0
+        return {"format": fmt, "answer": answer, "total": answer + fmt, "correct": correct,
+                "verifier_timeouts": timed_out}
 
     def subset(self, record: dict) -> str:
         return str(record.get("subset") or "all")
@@ -69,25 +118,11 @@ class MathTask(Task):
         return math_target(record, fmt)
 
     def normalize(self, record: dict) -> dict:
-        """Canonical `question`/`answer`/`subset` from GSM8K- or MATH-style fields."""
-        out = dict(record)
-        question = record.get("question", record.get("problem"))
-        if question is not None:
-            out["question"] = question
-        if isinstance(record.get("answer"), (int, float)):
-            out["answer"] = str(record["answer"])
-        elif isinstance(record.get("answer"), str):
-            out["answer"] = after_hashes(record["answer"]) or record["answer"].strip()
-            if "####" in record["answer"]:
-                out.setdefault("solution", record["answer"])
-        elif isinstance(record.get("solution"), str):
-            boxed = last_boxed(record["solution"])
-            if boxed is not None:
-                out["answer"] = boxed
-        if "subset" not in record and isinstance(record.get("level"), str):
-            level = _LEVEL.search(record["level"])
-            out["subset"] = f"level{level.group(1)}" if level else "all"
-        return out
+        """Canonical `question`/`answer`/`subset` from GSM8K-, MATH-, MATH-500-, AIME- or
+        AMC-style fields (see `rlad_pl.tasks.math.benchmarks.normalize_record`)."""
+        from .benchmarks import normalize_record  # (not at import: the module is also a CLI)
+
+        return normalize_record(record)
 
     def validate(self, record: dict) -> None:
         super().validate(record)

@@ -100,7 +100,8 @@ def test_verify_adversarial_bounded_and_inert():
     proc.join(10)
     assert events == []  # nothing compiled, executed, spawned or opened
     assert [kind for _, kind in times] == ["bool"] * len(ADVERSARIAL)
-    slow = [(text[:20], round(t, 3)) for text, (t, _) in zip(ADVERSARIAL, times) if t >= 1.0]
+    slow = [(text[:20], round(t, 3))
+            for text, (t, _) in zip(ADVERSARIAL, times, strict=True) if t >= 1.0]
     assert not slow
 
 
@@ -130,7 +131,8 @@ def test_math_task_reward_and_prompt():
     record = {"question": "3 + 4 = ?", "answer": "7", "subset": "ops1"}
     assert task.prompt(record) == "3 + 4 = ? <think>"
     good = task.score(" 3 + 4 = 7 </think> <answer> 7 </answer>", record)
-    assert good == {"format": 0.1, "answer": 1.0, "total": 1.1, "correct": True}
+    assert good == {"format": 0.1, "answer": 1.0, "total": 1.1, "correct": True,
+                    "verifier_timeouts": 0.0}
     assert task.score(" </think> <answer> 8 </answer>", record)["total"] == pytest.approx(0.1)
     assert task.score(" 3 + 4 = 7 . 7", record)["total"] == pytest.approx(-0.1)
     assert task.score("<think> </think> <answer> 7 </answer>", record)["correct"] is False
