@@ -191,6 +191,7 @@ class _Supervisor:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
                                     else "")
         env.setdefault("OMP_NUM_THREADS", "1")
+        env["RLAD_PL_VERIFIER_LAZY"] = "1"  # the supervisor itself never starts a supervisor
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rlad_pl.tasks.math.supervisor"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True,

@@ -12,7 +12,7 @@ from ..templates import apply_template
 from .extract import last_boxed
 from .synthetic import generate_problems
 from .targets import FORMATS, math_target
-from .verify import DEFAULT_TIMEOUT, check
+from .verify import DEFAULT_TIMEOUT, check, start_in_background
 
 INSTRUCTION = ("Think step by step inside <think> </think>, then write only the final answer "
                "inside <answer> </answer>.")
@@ -79,6 +79,7 @@ class MathTask(Task):
         self.instruction = instruction or (INSTRUCTION if answer_format == "tags"
                                            else BOXED_INSTRUCTION)
         self.timeout = float(timeout)
+        start_in_background()
         self.template = template
         self.prefill = prefill
         self.format_weight = format_weight

@@ -269,13 +269,18 @@ def verify(pred_text: str, gold, *, timeout: float | None = None) -> bool:
 
 parse_number = exact.parse_number
 
-if os.environ.get("RLAD_PL_VERIFIER_LAZY") != "1":
-    # start importing sympy in this process's verifier worker now, in the background, so that
-    # the first symbolic check does not wait for it (RLAD_PL_VERIFIER_LAZY=1: on first use)
+
+def start_in_background() -> None:
+    """Start this process's verifier worker now (it imports sympy, a few seconds) without waiting,
+    so the first symbolic check does not pay for it; ``RLAD_PL_VERIFIER_LAZY=1``: on first use.
+    Called when a math task is built, never on import (an import must not start processes)."""
+    if os.environ.get("RLAD_PL_VERIFIER_LAZY") == "1":
+        return
     try:
         get_pool().warm_up(wait=False)
     except OSError:
         pass
 
+
 __all__ = ["DEFAULT_TIMEOUT", "Verdict", "check", "parse_number", "reset_verifier_stats",
-           "verifier_stats", "verify", "warm_up"]
+           "start_in_background", "verifier_stats", "verify", "warm_up"]
