@@ -69,23 +69,30 @@ class TeacherLogprobCache(Callback):
         self.calls = 0
 
     # ------------------------------------------------------------------------ the server
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        """Connect to and check the teacher server when the module's teacher is a URL."""
+    def connect(self, pl_module) -> None:
+        """Connect to and check the teacher server when the module's teacher is a URL (the
+        module calls this from ``configure_callbacks`` when fitting, before any data or model is
+        loaded; ``setup`` calls it otherwise). Raises a one-line ConfigError."""
         self._module = pl_module
         hparams = getattr(pl_module, "hparams", {})
         url = hparams.get("teacher")
-        if stage != "fit" or not is_server_url(url) or not getattr(pl_module, "needs_teacher",
-                                                                   True):
+        if self.remote is not None or not is_server_url(url) or not getattr(
+                pl_module, "needs_teacher", True):
             return
         options = (getattr(pl_module, "teacher_server", None) or hparams.get("teacher_server")
                    or TeacherServer())
         if isinstance(options, dict):
             options = TeacherServer(**options)
-        self.remote = RemoteTeacher(url, options)
+        remote = RemoteTeacher(url, options)
         try:
-            self.remote.check(pl_module.tokenizer)
+            remote.check(pl_module.tokenizer)
         except ValueError as err:
             raise ConfigError(f"model.teacher={url!r}: {err}") from None
+        self.remote = remote
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if stage == "fit":
+            self.connect(pl_module)
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         if self.remote is not None:
@@ -160,11 +167,19 @@ class TeacherLogprobCache(Callback):
         consumed = getattr(data, "consumed_prompts", None)
         if consumed is not None and self._consumed_prompts is not None:
             data.consumed_prompts = self._consumed_prompts
+        # Lightning adds 1 to its logging step when it restarts from a checkpoint saved inside a
+        # step (as ModelCheckpoint's are, before the step's count); count the failed step out.
+        loop = trainer.fit_loop.epoch_loop
+        stepped = getattr(loop, "_batches_that_stepped", None)
+        if stepped:
+            loop._batches_that_stepped = stepped - 1
         try:
             trainer.save_checkpoint(path)
         finally:
             if consumed is not None:
                 data.consumed_prompts = consumed
+            if stepped:
+                loop._batches_that_stepped = stepped
         exception.checkpoint = path
         log.error("%s", exception)
 

@@ -2,15 +2,18 @@
 
 Answers ``GET /v1/models``, ``POST /tokenize`` and ``POST /v1/completions`` with
 ``prompt_logprobs`` (in vLLM's JSON layout) from a Hugging Face model on CPU, and can be told to
-fail: ``fail_next`` requests answer HTTP 503, ``delay`` seconds pass before each scoring answer.
-Binds 127.0.0.1 only. ``python -m tests.rollout.teacher_server_stub MODEL`` runs it in its own
-process (prints ``PORT <n>`` once listening).
+fail: ``fail_next`` requests answer HTTP 503, ``delay`` seconds pass before each scoring answer,
+``token_offset`` shifts the ids ``/tokenize`` returns (a tokenizer that differs), and the process
+dies (``os._exit``) on the scoring request after ``exit_after`` answered ones (a server killed
+mid-run). Binds 127.0.0.1 only. ``python -m tests.rollout.teacher_server_stub MODEL [--port N]
+[--exit-after N]`` runs it in its own process (prints ``PORT <n>`` once listening).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +35,8 @@ class StubTeacherServer(ThreadingHTTPServer):
         self.tokenizer = load_tokenizer(tokenizer or model)
         self.fail_next = 0
         self.delay = 0.0
+        self.token_offset = 0
+        self.exit_after: int | None = None
         self.scoring_requests = 0
         self.lock = threading.Lock()
 
@@ -96,8 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/tokenize":
             ids = server.tokenizer.encode(body["prompt"],
                                           add_special_tokens=body.get("add_special_tokens", True))
+            ids = [i + server.token_offset for i in ids]
             self._send(200, {"tokens": ids, "count": len(ids), "max_model_len": 2048})
         elif self.path == "/v1/completions":
+            if server.exit_after is not None and server.scoring_requests >= server.exit_after:
+                os._exit(1)
             time.sleep(server.delay)
             prompts = body["prompt"]
             if prompts and isinstance(prompts[0], int):
@@ -112,6 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    stub = StubTeacherServer(sys.argv[1], port=int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--exit-after", type=int, default=None)
+    args = parser.parse_args()
+    stub = StubTeacherServer(args.model, port=args.port)
+    stub.exit_after = args.exit_after
     print(f"PORT {stub.server_address[1]}", flush=True)
     stub.serve_forever()
