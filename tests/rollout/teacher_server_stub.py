@@ -2,11 +2,12 @@
 
 Answers ``GET /v1/models``, ``POST /tokenize`` and ``POST /v1/completions`` with
 ``prompt_logprobs`` (in vLLM's JSON layout) from a Hugging Face model on CPU, and can be told to
-fail: ``fail_next`` requests answer HTTP 503, ``delay`` seconds pass before each scoring answer,
-``token_offset`` shifts the ids ``/tokenize`` returns (a tokenizer that differs), and the process
-dies (``os._exit``) on the scoring request after ``exit_after`` answered ones (a server killed
-mid-run). Binds 127.0.0.1 only. ``python -m tests.rollout.teacher_server_stub MODEL [--port N]
-[--exit-after N]`` runs it in its own process (prints ``PORT <n>`` once listening).
+fail: ``fail_next`` requests answer HTTP 503, every scoring request after ``fail_after`` answered
+ones answers 503, ``delay`` seconds pass before each scoring answer, ``token_offset`` shifts the
+ids ``/tokenize`` returns (a tokenizer that differs), and the process dies (``os._exit``) on the
+scoring request after ``exit_after`` answered ones (a server killed mid-run). Binds 127.0.0.1
+only. ``python -m tests.rollout.teacher_server_stub MODEL [--port N] [--exit-after N]`` runs it in
+its own process (prints ``PORT <n>`` once listening).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class StubTeacherServer(ThreadingHTTPServer):
         self.delay = 0.0
         self.token_offset = 0
         self.exit_after: int | None = None
+        self.fail_after: int | None = None  # scoring requests answered before all get 503
         self.scoring_requests = 0
         self.lock = threading.Lock()
 
@@ -93,6 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
         with server.lock:
             failing = server.fail_next > 0
             server.fail_next -= failing
+            failing |= (self.path == "/v1/completions" and server.fail_after is not None
+                        and server.scoring_requests >= server.fail_after)
         if failing:
             self._send(503, {"error": {"message": "stub told to fail"}})
             return

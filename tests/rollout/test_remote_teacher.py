@@ -87,7 +87,7 @@ def stub():
 
 @pytest.fixture()
 def fresh_stub(stub):
-    stub.fail_next, stub.delay, stub.token_offset = 0, 0.0, 0
+    stub.fail_next, stub.delay, stub.token_offset, stub.fail_after = 0, 0.0, 0, None
     stub.served_name, stub.root = resolve_model_path(TEACHER), resolve_model_path(TEACHER)
     return stub
 
@@ -294,6 +294,41 @@ def test_server_killed_mid_run_checkpoints_stops_and_resumes(tmp_path, monkeypat
         assert list(again) == list(whole)[2:]  # the resumed run logged steps 3 and 4
         assert [*first.values(), *again.values()] == pytest.approx(list(whole.values()),
                                                                    abs=1e-6), tag
+
+
+# ---------------------------------------------------------------------------------------- DDP
+def launch_ddp(url: str, out: Path, steps: int) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "tests/rollout/remote_teacher_ddp_run.py"),
+                           url, str(out), "--steps", str(steps)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def test_ddp_ranks_send_their_own_rows_and_stop_together(fresh_stub, tmp_path):
+    """2 DDP ranks: each rank's l_T equals the local teacher's on its own rollouts; when the
+    server fails for good, both ranks stop with the error and last.ckpt is written."""
+    out = tmp_path / "ok"
+    out.mkdir()
+    before = fresh_stub.scoring_requests
+    launch_ddp(fresh_stub.url, out, steps=2)
+    results = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for result in results:
+        assert result["steps"] == 2 and result["rows"] == 2 * 2 * 4  # 2 prompts x G 4 per step
+        assert result["max_abs_diff"] < 1e-5
+    assert fresh_stub.scoring_requests - before == sum(r["requests"] for r in results) >= 4
+
+    out = tmp_path / "failing"
+    out.mkdir()
+    fresh_stub.fail_after = fresh_stub.scoring_requests + 2  # step 1 on both ranks, then 503s
+    try:
+        launch_ddp(fresh_stub.url, out, steps=3)
+    finally:
+        fresh_stub.fail_after = None
+    errors = [(out / f"rank{r}.error").read_text() for r in (0, 1)]
+    assert all(fresh_stub.url in e and "last.ckpt" in e for e in errors), errors
+    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] == 1
 
 
 # ------------------------------------------------------------------------------- vLLM server
