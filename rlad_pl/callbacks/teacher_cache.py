@@ -87,7 +87,7 @@ class TeacherLogprobCache(Callback):
         try:
             remote.check(pl_module.tokenizer)
         except ValueError as err:
-            raise ConfigError(f"model.teacher={url!r}: {err}") from None
+            raise ConfigError(f"model.init_args.teacher={url!r}: {err}") from None
         self.remote = remote
 
     def setup(self, trainer, pl_module, stage: str) -> None:

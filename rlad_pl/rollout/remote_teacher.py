@@ -208,11 +208,11 @@ class RemoteTeacher:
         if self.model is None:
             if len(cards) != 1:
                 raise ValueError(f"the server serves {sorted(cards)}; name one in "
-                                 "model.teacher_server.model")
+                                 "model.init_args.teacher_server.model")
             self.model = next(iter(cards))
         elif self.model not in cards:
             raise ValueError(f"the server does not serve model {self.model!r} "
-                             f"(model.teacher_server.model); it serves {sorted(cards)}")
+                             f"(model.init_args.teacher_server.model); it serves {sorted(cards)}")
         card = cards[self.model]
         if isinstance(card.get("max_model_len"), int):
             self.max_model_len = card["max_model_len"]
@@ -265,7 +265,7 @@ class RemoteTeacher:
                 problems = [p for p in pool.map(compare, texts) if p]
         except TeacherServerError as err:
             raise ValueError(f"tokenizer probe failed ({err.reason}); give the teacher's "
-                             "tokenizer in model.teacher_server.tokenizer") from None
+                             "tokenizer in model.init_args.teacher_server.tokenizer") from None
         if problems:
             raise ValueError(f"the server tokenizes differently from the student on "
                              f"{len(problems)} of {len(texts)} probe texts, e.g. {problems[0]}")

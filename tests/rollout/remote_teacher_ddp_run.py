@@ -25,8 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from rlad_pl.callbacks import TeacherLogprobCache  # noqa: E402
 from rlad_pl.data import PromptDataModule  # noqa: E402
 from rlad_pl.models import load_model  # noqa: E402
-from rlad_pl.module import RLADModule  # noqa: E402
-from rlad_pl.rollout.remote_teacher import TeacherServerError  # noqa: E402
+from rlad_pl.module import EvaluationSettings, RLADModule  # noqa: E402
+from rlad_pl.objectives import TRRD  # noqa: E402
+from rlad_pl.optim import Optimization  # noqa: E402
+from rlad_pl.rollout import SamplingSettings  # noqa: E402
+from rlad_pl.rollout.remote_teacher import TeacherServer, TeacherServerError  # noqa: E402
 from tests.test_module_fixtures import ParityTask  # noqa: E402
 
 
@@ -50,10 +53,11 @@ def main() -> None:
     out = Path(args.out)
     torch.set_num_threads(1)
     seed_everything(0, workers=True)
-    module = RLADModule(student="tiny-kk-student", teacher=args.url, method="rlad", group_size=4,
-                        max_new_tokens=10, eval_samples=0, lr=1e-3,
-                        drop_zero_variance_groups=False,
-                        teacher_server={"retries": 1, "retry_wait": 0.1})
+    module = RLADModule(student="tiny-kk-student", teacher=args.url, objective=TRRD(),
+                        sampling=SamplingSettings(num_samples=4, max_new_tokens=10),
+                        evaluation=EvaluationSettings(samples=0),
+                        optimization=Optimization(lr=1e-3), drop_zero_variance_groups=False,
+                        teacher_server=TeacherServer(retries=1, retry_wait=0.1))
     data = PromptDataModule(task=ParityTask(people=(3, 4)), tokenizer="tiny-kk-student",
                             train_size=64, val_size_per_subset=3, test_size_per_subset=3,
                             prompts_per_step=2, seed=0)

@@ -30,7 +30,7 @@ from rlad_pl.cli import main
 from rlad_pl.data import PromptDataModule
 from rlad_pl.errors import ConfigError
 from rlad_pl.models import load_model, load_tokenizer, resolve_model_path
-from rlad_pl.rollout.kv_decode import KVDecodeEngine
+from rlad_pl.rollout import KVDecodeEngine, SamplingSettings
 from rlad_pl.rollout.remote_teacher import RemoteTeacher, TeacherServer, TeacherServerError
 from tests.rollout.teacher_server_stub import StubTeacherServer
 
@@ -44,7 +44,8 @@ needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed (pip
 # teacher is asked at every step even when all rewards are equal).
 TINY = ["--trainer.max_steps", "3", "--trainer.limit_val_batches", "0",
         "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
-        "--model.init_args.max_new_tokens", "16", "--model.init_args.group_size", "4",
+        "--model.init_args.sampling.max_new_tokens", "16",
+        "--model.init_args.sampling.num_samples", "4",
         "--model.init_args.drop_zero_variance_groups", "false",
         "--data.init_args.prompts_per_step", "2", "--data.init_args.train_size", "64",
         "--data.init_args.val_size_per_subset", "2"]
@@ -104,9 +105,8 @@ def rollout(tokenizer):
     student = load_model(STUDENT).eval()
     torch.manual_seed(0)
     out = KVDecodeEngine(tokenizer).generate(
-        student, batch["input_ids"], batch["attention_mask"], num_samples=4,
-        max_new_tokens=110, temperature=0.6, top_p=1.0, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id)
+        student, batch["input_ids"], batch["attention_mask"],
+        SamplingSettings(num_samples=4, temperature=0.6, max_new_tokens=110))
     rows = torch.tensor([0, 1, 2, 3, 1, 4, 5, 6, 7, 5, 8, 9, 10, 11, 11])
     out = out.select(rows)
     lengths = out.completion_mask.sum(-1)
