@@ -363,7 +363,8 @@ def preflight(args: list[str]) -> None:
     # 1. files and folders (no import at all)
     if rl_module:
         refs = ["student", "teacher"] + (["reference"] if _positive(model_args.get("beta")) else [])
-        if _teacher_unused(obj_path, obj_args):
+        if _teacher_unused(obj_path, obj_args) or str(model_args.get("teacher")).startswith(
+                ("http://", "https://")):  # a teacher server: checked by TeacherLogprobCache
             refs.remove("teacher")
         for name in refs:
             if name in model_args:

@@ -53,6 +53,7 @@ from rlad_pl.rollout import (
     micro_batched_logprobs,
     sequence_logprobs,
 )
+from rlad_pl.rollout.remote_teacher import TeacherServer, is_server_url
 from rlad_pl.rollout.vllm import VLLMEngine, VLLMOptions, vllm_available
 from rlad_pl.tasks import get_task
 from rlad_pl.timing import PhaseTimes
@@ -182,7 +183,13 @@ class RLADModule(LightningModule):
         student: the trained policy ``pi_S``: HF id, local folder or embedded short name
             (``tiny-kk-student``).
         teacher: frozen teacher ``pi_T`` (same tokenizer); loaded only when the objective needs
-            one (never for GRPO or TRRD with ``alpha = 1``).
+            one (never for GRPO or TRRD with ``alpha = 1``). An ``http(s)://`` URL names a
+            teacher server (vLLM) that scores the rollouts; no teacher is loaded here then
+            (docs/scale-teacher-server.md).
+        teacher_server: settings of a teacher server (model name, tokenizer for the vocabulary
+            check, timeout, concurrency, retries:
+            :class:`rlad_pl.rollout.remote_teacher.TeacherServer`); used only when ``teacher``
+            is a URL.
         reference: frozen reference ``pi_ref`` for the ``beta`` KL term; ``None`` = the student's
             initial weights. Loaded only when ``beta > 0``.
         task: task name used for rewards (``knights_knaves``, ``math``); ``None`` = the data's
@@ -232,6 +239,7 @@ class RLADModule(LightningModule):
         self,
         student: str = "tiny-kk-student",
         teacher: str | None = "tiny-kk-teacher",
+        teacher_server: TeacherServer | None = None,
         reference: str | None = None,
         task: str | None = None,
         objective: Objective | None = None,
@@ -263,12 +271,13 @@ class RLADModule(LightningModule):
         # hparams hold plain init arguments only (checkpoints load with weights_only, and
         # LightningCLI reads them back as config); the components are in `settings`
         self.save_hyperparameters(ignore=["objective", "sampling", "optimization", "evaluation",
-                                          "vllm"])
+                                          "vllm", "teacher_server"])
         self.vllm_options = vllm
+        self.teacher_server = teacher_server or TeacherServer()  # used when teacher is a URL
         self.validate()
         self.automatic_optimization = False
         self.tokenizer = load_tokenizer(student, trust_remote_code=trust_remote_code)
-        if self.needs_teacher:
+        if self.needs_teacher and not is_server_url(teacher):  # a server: checked when fitting
             teacher_tokenizer = load_tokenizer(teacher, trust_remote_code=trust_remote_code)
             try:
                 check_tokenizers_compatible(self.tokenizer, teacher_tokenizer)
@@ -295,7 +304,8 @@ class RLADModule(LightningModule):
         return {**self.hparams, "objective": type(self.objective).__name__,
                 "objective_args": dict(vars(self.objective)), "sampling": asdict(self.sampling),
                 "optimization": asdict(self.optimization), "evaluation": asdict(self.evaluation),
-                "vllm": None if self.vllm_options is None else asdict(self.vllm_options)}
+                "vllm": None if self.vllm_options is None else asdict(self.vllm_options),
+                "teacher_server": asdict(self.teacher_server)}
 
     def _build_engine(self, name: str, vllm: VLLMOptions | None) -> RolloutEngine:
         if name != "vllm":
@@ -394,7 +404,7 @@ class RLADModule(LightningModule):
             self.frozen["reference"] = (
                 copy.deepcopy(self.student) if h.reference is None
                 else self._load(h.reference, h.reference_dtype or h.dtype))
-        if fitting and self.needs_teacher:
+        if fitting and self.needs_teacher and not is_server_url(h.teacher):
             self.frozen["teacher"] = self._load(h.teacher, h.teacher_dtype or h.dtype)
         for model in self.frozen.values():
             model.requires_grad_(False).eval()
@@ -406,7 +416,10 @@ class RLADModule(LightningModule):
         if not self.needs_teacher:
             return []
         present = [cb for cb in self.trainer.callbacks if isinstance(cb, TeacherLogprobCache)]
-        return [] if present else [TeacherLogprobCache()]
+        cache = present[0] if present else TeacherLogprobCache()
+        if self.trainer.state.fn == "fit":
+            cache.connect(self)  # a teacher server is checked now, before data and models load
+        return [] if present else [cache]
 
     def on_fit_start(self) -> None:
         for model in self.frozen.values():
@@ -462,9 +475,10 @@ class RLADModule(LightningModule):
             with times("old_logp"):
                 old_logp = self._frozen_logprobs(self.student, rollout)
         if scored and self.needs_teacher:
-            with times("teacher"), gathered(self.frozen["teacher"]) as teacher:
+            with times("teacher"):  # the cache gathers a sharded local teacher; None: a server
                 teacher_logp = self.teacher_cache.logprobs(
-                    teacher, rollout, micro_batch_size=self.hparams.logprob_micro_batch_size,
+                    self.frozen.get("teacher"), rollout,
+                    micro_batch_size=self.hparams.logprob_micro_batch_size,
                     chunk_size=self.hparams.logprob_chunk_size)
         if scored and self.needs_reference:
             with times("reference"):
