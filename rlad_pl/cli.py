@@ -600,11 +600,24 @@ def main(argv: list[str] | None = None) -> None:
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as err:
+        stopped = _teacher_server_stop(err)
+        if stopped is not None and not debug:  # a checkpoint was saved: one line, then exit 3
+            print(f"rlad-pl: teacher server: {stopped}", file=sys.stderr)
+            raise SystemExit(3) from None
         message = one_line(err)
         if message is None or debug:
             raise
         print(f"rlad-pl: config error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _teacher_server_stop(err: BaseException) -> str | None:
+    """The message of a remote teacher that stayed down (``TeacherServerError``) in the chain."""
+    while err is not None:
+        if type(err).__name__ == "TeacherServerError":
+            return " ".join(str(err).split())
+        err = err.__cause__ or err.__context__
+    return None
 
 
 if __name__ == "__main__":

@@ -254,7 +254,7 @@ def scalars(run: Path, tag: str) -> dict[int, float]:
     return {e.step: e.value for e in events.Scalars(tag)}
 
 
-def test_server_killed_mid_run_checkpoints_stops_and_resumes(tmp_path, monkeypatch):
+def test_server_killed_mid_run_checkpoints_stops_and_resumes(tmp_path, monkeypatch, capsys):
     """The server dies on the 3rd step's request: the run saves last.ckpt (state after step 2)
     and stops with the URL and the resume command; once a server is back, --ckpt_path last
     repeats step 3 with the same prompts: steps 3-4 equal an uninterrupted run's."""
@@ -268,12 +268,14 @@ def test_server_killed_mid_run_checkpoints_stops_and_resumes(tmp_path, monkeypat
     server = start_stub_process(port, exit_after=2)  # 8 rows per step: one request each
     try:
         monkeypatch.chdir(tmp_path / "interrupted")
-        with pytest.raises(TeacherServerError) as err:
+        with pytest.raises(SystemExit) as done:
             main(args)
+        assert done.value.code == 3
         assert server.wait(10) != 0  # it died
     finally:
         stop(server)
-    message = str(err.value)
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("rlad-pl: teacher server: ")
     checkpoint = Path("runs/logic/checkpoints/last.ckpt").resolve()
     assert url in message and str(checkpoint) in message and "--ckpt_path last" in message
     state = torch.load(checkpoint, weights_only=True)
