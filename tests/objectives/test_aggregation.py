@@ -63,7 +63,7 @@ def test_all_empty_batch_is_zero_with_a_gradient(aggregation):
 
 
 def test_aggregate_rejects_unknown_and_bad_constant():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown aggregation 'mean'"):
         aggregate(VALUES, MASK, "mean")
     with pytest.raises(ValueError):
         aggregate(VALUES, MASK, "seq-mean-token-sum-norm", sum_norm_constant=0)
@@ -73,3 +73,11 @@ def test_aggregate_rejects_unknown_and_bad_constant():
     assert torch.isfinite(
         aggregate(VALUES, MASK, "seq-mean-token-sum-norm", sum_norm_constant=1e-9)
     )
+
+
+@pytest.mark.parametrize("aggregation", AGGS)
+def test_single_token_batch(aggregation):
+    # one real token: every aggregation returns it (sum-norm: divided by the constant)
+    v, mask = t([[NAN, 2.5]]), torch.tensor([[0, 1]])
+    expected = 2.5 / 2 if aggregation.endswith("norm") else 2.5
+    assert aggregate(v, mask, aggregation).item() == expected

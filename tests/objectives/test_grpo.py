@@ -102,3 +102,9 @@ def test_grpo_per_token_advantages_match_broadcast():
     a, _ = grpo_loss(t(L), t(L_OLD), t(ADV), torch.tensor(MASK), aggregation="token-mean")
     b, _ = grpo_loss(t(L), t(L_OLD), A_tok, torch.tensor(MASK), aggregation="token-mean")
     assert torch.equal(a, b)
+
+
+def test_grpo_loss_dtype_follows_the_log_probs():
+    l = t(L).float()
+    loss, _ = grpo_loss(l, t(L_OLD).float(), t(ADV), torch.tensor(MASK))
+    assert loss.dtype == torch.float32

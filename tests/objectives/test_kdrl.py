@@ -153,3 +153,14 @@ def test_kdrl_gradient_at_zero_advantage_is_kd_only():
     kd_grad = grad_of(kl_penalty(x, teacher, mask, estimator="k2"), x)
     assert torch.allclose(grad_of(loss, x), 0.5 * kd_grad, rtol=1e-12, atol=1e-15)
     assert kd_grad.abs().sum() > 0
+
+
+def test_kdrl_default_clip_bounds():
+    # defaults eps_low 0.2, eps_high 0.28, as grpo_loss; ratios 1.5 (A > 0) and 0.5 (A < 0)
+    # sit outside both bounds, so the defaults decide the value
+    import math as _m
+
+    l = t([[_m.log(1.5), _m.log(0.5)]])
+    zero = torch.zeros(1, 2, dtype=torch.float64)
+    loss, _ = kdrl_loss(l, zero, l, t([[1.0, -1.0]]), torch.ones(1, 2), kd_coef=1.0)
+    assert loss.item() == pytest.approx(-(1.28 - 0.8) / 2, rel=1e-12)

@@ -54,3 +54,21 @@ def test_chunk_size_must_be_positive():
             token_entropy(logits, chunk_size=bad)
     # an empty completion is fine with any chunk size
     assert completion_logprobs(logits[:, :0], tokens[:, :0], chunk_size=0).shape == (1, 0)
+
+
+def test_chunk_size_checked_for_one_token_and_temperature_two():
+    logits = torch.randn(1, 1, 4, generator=torch.Generator().manual_seed(1))
+    tokens = torch.zeros(1, 1, dtype=torch.long)
+    with pytest.raises(ValueError, match="chunk_size"):
+        completion_logprobs(logits, tokens, chunk_size=0)
+    hot = completion_logprobs(logits, tokens, temperature=2.0)
+    assert torch.allclose(hot, torch.log_softmax(logits / 2, -1)[..., 0], atol=1e-6)
+    assert torch.allclose(token_entropy(logits, temperature=2.0),
+                          token_entropy(logits / 2), atol=1e-6)
+
+
+def test_empty_completion_dtype_is_float32_for_low_precision_logits():
+    logits = torch.zeros(2, 0, 5, dtype=torch.bfloat16)
+    tokens = torch.zeros(2, 0, dtype=torch.long)
+    assert completion_logprobs(logits, tokens).dtype == torch.float32
+    assert token_entropy(logits).dtype == torch.float32

@@ -85,3 +85,24 @@ def test_ratio_metrics_without_real_tokens():
 def test_frac_by_sign_is_zero_without_such_tokens():
     _, m = grpo_loss(t([[0.5, -0.5]]), t([[0.0, 0.0]]), t([[1.0, 1.0]]), torch.ones(1, 2))
     assert m["clip/frac_neg_adv"].item() == 0 and m["clip/frac_pos_adv"].item() == 0.5
+
+
+def test_low_clip_needs_a_negative_advantage():
+    # A = 0 and 0 < A < 1 with r below 1 - eps_low: the lower bound does not bite (s = r A has
+    # gradient A for A > 0 and none for A = 0, neither is "clipped")
+    r, A = t([0.5, 0.5, 0.5]), t([0.0, 0.5, -0.5])
+    assert clipped_low(r, A, eps_low=0.2).tolist() == [False, False, True]
+    assert clipped_high(t([1.5, 1.5]), t([0.0, 0.5]), eps_high=0.28).tolist() == [False, True]
+    _, m = grpo_loss(torch.log(r)[None], torch.zeros(1, 3, dtype=torch.float64), A[None],
+                     torch.ones(1, 3))
+    assert m["clip/frac_low"].item() == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_metrics_have_the_log_prob_dtype(dtype):
+    l = torch.tensor([[0.4, -0.6, 0.1]], dtype=dtype)
+    _, m = grpo_loss(l, torch.zeros_like(l), torch.tensor([1.0]), torch.ones(1, 3))
+    assert all(v.dtype == dtype for v in m.values()), {k: v.dtype for k, v in m.items()}
+    empty = ratio_metrics(torch.exp(l), torch.ones_like(l), torch.zeros(1, 3),
+                          eps_low=0.2, eps_high=0.28)
+    assert all(v.dtype == dtype for v in empty.values()), {k: v.dtype for k, v in empty.items()}

@@ -266,3 +266,33 @@ def test_teacher_required_below_alpha_one():
     # the ends of [0, 1] are legal
     for alpha in (0.0, 1.0):
         assert torch.isfinite(trrd_loss(logp, old, logp, A, mask, alpha=alpha)[0])
+
+
+def test_clamp_active_directly():
+    from rlad_pl.objectives.trrd import clamp_active
+
+    l, old, teacher = t([-1.0, -1.0, -1.0]), t([-2.5, -1.0, -1.0]), t([-2.2, -2.0, -3.0])
+    # default form is "ratio": |l - l_T| = 1.2, 1.0 (exactly c: not active), 2.0
+    assert clamp_active(l, old, teacher, c=1.0).tolist() == [True, False, True]
+    assert clamp_active(l, old, teacher, c=1.0, clamp_form="anchor").tolist() == [
+        False, False, True,  # |l_T - l_old| = 0.3, 1.0, 2.0
+    ]
+    off = clamp_active(l, old, teacher, c=None)
+    assert off.dtype == torch.bool and not off.any()
+
+
+def test_error_messages():
+    logp, old, _, A, mask = random_batch(5)
+    with pytest.raises(ValueError, match="teacher_logp is required unless alpha == 1"):
+        trrd_loss(logp, old, None, A, mask, alpha=0.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_trrd_dtypes_follow_the_log_probs(dtype):
+    # float64 advantages with float32 log-probs: the loss stays float32 (A is cast to l's dtype)
+    logp, old, teacher, A, mask = (x.to(dtype) if x.is_floating_point() else x
+                                   for x in random_batch(6))
+    loss, m = trrd_loss(logp, old, teacher, A.double(), mask)
+    assert loss.dtype == dtype and all(v.dtype == dtype for v in m.values())
+    loss, m = trrd_loss(logp, old, None, A.double(), mask, alpha=1.0)
+    assert loss.dtype == dtype and all(v.dtype == dtype for v in m.values())
