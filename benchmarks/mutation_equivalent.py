@@ -25,6 +25,8 @@ _DEVICE_METRIC = (
     "the metric's device would differ)"
 )
 
+_ON = "return torch.where(mask.bool(), x, torch.zeros((), "
+
 EQUIVALENT = [
     # advantages.py
     {"function": "rlad_pl.objectives.advantages.group_advantages",
@@ -71,20 +73,20 @@ EQUIVALENT = [
      "why": "always dividing: logits / 1.0 is bit-identical to logits (only a copy is made)"},
     # tokens.py
     {"function": "rlad_pl.objectives.tokens.on_tokens",
-     "before": "return torch.where(mask.bool(), x, torch.zeros((), dtype=x.dtype, device=x.device))",
-     "after": "return torch.where(mask.bool(), x, torch.zeros((), dtype=None, device=x.device))",
+     "before": _ON + "dtype=x.dtype, device=x.device))",
+     "after": _ON + "dtype=None, device=x.device))",
      "why": _ZERO_0D},
     {"function": "rlad_pl.objectives.tokens.on_tokens",
-     "before": "return torch.where(mask.bool(), x, torch.zeros((), dtype=x.dtype, device=x.device))",
-     "after": "return torch.where(mask.bool(), x, torch.zeros((), device=x.device))",
+     "before": _ON + "dtype=x.dtype, device=x.device))",
+     "after": _ON + "device=x.device))",
      "why": _ZERO_0D},
     {"function": "rlad_pl.objectives.tokens.on_tokens",
-     "before": "return torch.where(mask.bool(), x, torch.zeros((), dtype=x.dtype, device=x.device))",
-     "after": "return torch.where(mask.bool(), x, torch.zeros((), dtype=x.dtype, device=None))",
+     "before": _ON + "dtype=x.dtype, device=x.device))",
+     "after": _ON + "dtype=x.dtype, device=None))",
      "why": _DEVICE},
     {"function": "rlad_pl.objectives.tokens.on_tokens",
-     "before": "return torch.where(mask.bool(), x, torch.zeros((), dtype=x.dtype, device=x.device))",
-     "after": "return torch.where(mask.bool(), x, torch.zeros((), dtype=x.dtype, ))",
+     "before": _ON + "dtype=x.dtype, device=x.device))",
+     "after": _ON + "dtype=x.dtype, ))",
      "why": _DEVICE},
     # surrogate.py
     {"function": "rlad_pl.objectives.surrogate.ratio_metrics",
