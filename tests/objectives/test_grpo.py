@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rlad_pl.objectives import grpo_loss
+from rlad_pl.objectives import GRPO, Trajectory, grpo_loss
 from tests.objectives.helpers import (
     AGGS,
     INF,
@@ -108,3 +108,51 @@ def test_grpo_loss_dtype_follows_the_log_probs():
     l = t(L).float()
     loss, _ = grpo_loss(l, t(L_OLD).float(), t(ADV), torch.tensor(MASK))
     assert loss.dtype == torch.float32
+
+
+def _trajectory(**kw):
+    return Trajectory(mask=torch.tensor(MASK), advantages=t(ADV), old_logp=t(L_OLD),
+                      max_new_tokens=6, **kw)
+
+
+@pytest.mark.parametrize("aggregation", AGGS)
+def test_grpo_class_is_the_function(aggregation):
+    l = t(L).requires_grad_(True)
+    loss, m = GRPO(eps_low=EPS[0], eps_high=EPS[1], aggregation=aggregation)(l, _trajectory())
+    C = 6 if aggregation.endswith("norm") else None  # the rollout's max_new_tokens
+    expected, expected_grad = _reference(aggregation, C)
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
+    assert torch.allclose(grad_of(loss, l), t(expected_grad), rtol=1e-12, atol=1e-15)
+    want, want_m = grpo_loss(t(L), t(L_OLD), t(ADV), torch.tensor(MASK), eps_low=EPS[0],
+                             eps_high=EPS[1], aggregation=aggregation, sum_norm_constant=C)
+    assert torch.equal(loss.detach(), want) and m.keys() == want_m.keys()
+
+
+def test_grpo_class_without_old_logp_uses_l_detached():
+    # first update of a rollout: l_old = l, r = 1, gradient A * w per token
+    l = t(L).requires_grad_(True)
+    traj = Trajectory(mask=torch.tensor(MASK), advantages=t(ADV))
+    loss, m = GRPO()(l, traj)
+    assert loss.item() == pytest.approx(-(0.7 - 1.3 - 0.4) / 3, rel=1e-12)
+    assert m["ratio/mean"].item() == 1.0
+    g = grad_of(loss, l)
+    assert g[0, 0].item() == pytest.approx(-0.7 / 3 / 3)
+    assert g[1, 0].item() == pytest.approx(1.3 / 3)
+
+
+def test_grpo_truncated_importance_weights_scale_each_token():
+    # w = min(exp(l_old - l_rollout), C) multiplies s per token
+    rollout = [[a + d for a in row] for row, d in zip(L_OLD, (0.1, -0.3, 0.05), strict=True)]
+    l = t(L).requires_grad_(True)
+    loss, _ = GRPO(eps_low=EPS[0], eps_high=EPS[1], rollout_is_cap=1.2)(
+        l, _trajectory(rollout_logp=t(rollout)))
+    w = [min(math.exp(-0.1), 1.2), min(math.exp(0.3), 1.2), min(math.exp(-0.05), 1.2)]
+    log_r = [[a - b if m else 0.0 for a, b, m in zip(*rows, strict=True)]
+             for rows in zip(L, L_OLD, MASK, strict=True)]
+    A = [[a * wi] * 4 for a, wi in zip(ADV, w, strict=True)]  # w A r == (w s) on these branches
+    ones = [[1.0] * 4 for _ in MASK]
+    # s = min(rA, clip(r)A) and w > 0, so w s = min(r wA, clip(r) wA)
+    expected, expected_grad = ref_policy_loss(log_r, ones, A, MASK, "seq-mean-token-mean", None,
+                                              *EPS)
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
+    assert torch.allclose(grad_of(loss, l), t(expected_grad), rtol=1e-12, atol=1e-15)

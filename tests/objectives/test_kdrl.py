@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rlad_pl.objectives import grpo_loss, kdrl_loss, kl_penalty
+from rlad_pl.objectives import KDRL, Trajectory, grpo_loss, kdrl_loss, kl_penalty
 from tests.objectives.helpers import (
     AGGS,
     INF,
@@ -164,3 +164,28 @@ def test_kdrl_default_clip_bounds():
     zero = torch.zeros(1, 2, dtype=torch.float64)
     loss, _ = kdrl_loss(l, zero, l, t([[1.0, -1.0]]), torch.ones(1, 2), kd_coef=1.0)
     assert loss.item() == pytest.approx(-(1.28 - 0.8) / 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("aggregation", AGGS)
+def test_kdrl_class_is_the_function_with_annealed_coefficient(aggregation):
+    traj = Trajectory(mask=torch.tensor(MASK), advantages=t(ADV), old_logp=t(ROWS_OLD),
+                      teacher_logp=t(ROWS_T), max_new_tokens=6)
+    objective = KDRL(kd_coef=0.1, kd_coef_final=0.5, estimator="k3", eps_low=EPS[0],
+                     eps_high=EPS[1], aggregation=aggregation)
+    C = 6 if aggregation.endswith("norm") else None
+    g_loss, g_grad = _ref_grpo(aggregation, C)
+    kd, kd_grad = ref_kl_term(ROWS_L, ROWS_T, MASK, aggregation, C, "k3")
+    for progress, coef in ((0.0, 0.1), (0.25, 0.2), (1.0, 0.5), (3.0, 0.5)):
+        l = t(ROWS_L).requires_grad_(True)
+        loss, m = objective(l, traj, progress=progress)
+        assert m["kdrl/kd_coef"].item() == pytest.approx(coef)
+        assert loss.item() == pytest.approx(g_loss + coef * kd, rel=1e-12)
+        assert torch.allclose(grad_of(loss, l), t(g_grad) + coef * t(kd_grad), rtol=1e-12,
+                              atol=1e-15)
+
+
+def test_kdrl_coefficient():
+    assert KDRL(kd_coef=0.3).coefficient(0.9) == 0.3
+    assert KDRL(kd_coef=0.3, kd_coef_final=0.1).coefficient(0.5) == pytest.approx(0.2)
+    assert KDRL(kd_coef=0.3, kd_coef_final=0.1).coefficient(2.0) == pytest.approx(0.1)
+    assert KDRL(kd_coef=5e-3, kd_coef_final=1e-3).coefficient(0.0) == 5e-3

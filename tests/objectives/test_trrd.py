@@ -5,7 +5,16 @@ import math
 import pytest
 import torch
 
-from rlad_pl.objectives import CLAMP_FORMS, TRRD_METRICS, grpo_loss, trrd_log_ratio, trrd_loss
+from rlad_pl.objectives import (
+    CLAMP_FORMS,
+    GRPO,
+    TRRD,
+    TRRD_METRICS,
+    Trajectory,
+    grpo_loss,
+    trrd_log_ratio,
+    trrd_loss,
+)
 from tests.objectives.helpers import (
     AGGS,
     INF,
@@ -296,3 +305,39 @@ def test_trrd_dtypes_follow_the_log_probs(dtype):
     assert loss.dtype == dtype and all(v.dtype == dtype for v in m.values())
     loss, m = trrd_loss(logp, old, None, A.double(), mask, alpha=1.0)
     assert loss.dtype == dtype and all(v.dtype == dtype for v in m.values())
+
+
+@pytest.mark.parametrize("aggregation", AGGS)
+@pytest.mark.parametrize("clamp_form", CLAMP_FORMS)
+def test_trrd_class_is_the_function(aggregation, clamp_form):
+    eps = (0.12, 0.4)
+    traj = Trajectory(mask=torch.tensor(MASK), advantages=t(ADV), old_logp=t(ROWS_OLD),
+                      teacher_logp=t(ROWS_T), max_new_tokens=6)
+    l = t(ROWS_L).requires_grad_(True)
+    objective = TRRD(alpha=0.3, teacher_clip=0.6, clamp_form=clamp_form, eps_low=eps[0],
+                     eps_high=eps[1], aggregation=aggregation)
+    loss, m = objective(l, traj)
+    C = 6 if aggregation.endswith("norm") else None
+    expected, expected_grad = _reference(0.3, 0.6, clamp_form, aggregation, C, eps)
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
+    assert torch.allclose(grad_of(loss, l), t(expected_grad), rtol=1e-12, atol=1e-15)
+    assert set(m) == TRRD_KEYS
+
+
+def test_trrd_class_alpha_one_needs_no_teacher_and_is_grpo():
+    traj = Trajectory(mask=torch.tensor(MASK), advantages=t(ADV), old_logp=t(ROWS_OLD))
+    a, _ = TRRD(alpha=1.0)(t(ROWS_L), traj)
+    b, _ = GRPO()(t(ROWS_L), traj)
+    assert torch.equal(a, b)
+
+
+def test_trrd_class_first_update_without_old_logp():
+    # l_old = l: log r = (1 - alpha) clamp(l - l_T) at alpha 0.8 (c = 1)
+    l_rows = [[-1.0, -1.0]]
+    traj = Trajectory(mask=torch.ones(1, 2), advantages=t([1.0]), teacher_logp=t([[-0.5, -3.0]]))
+    l = t(l_rows).requires_grad_(True)
+    loss, _ = TRRD(alpha=0.8)(l, traj)
+    r = [math.exp(0.2 * -0.5), math.exp(0.2 * 1.0)]  # second: clamp(2) = 1, r = 1.221 < 1.28
+    assert loss.item() == pytest.approx(-sum(r) / 2, rel=1e-12)
+    # d log r / dl = 1 inside the clamp, alpha outside
+    assert grad_of(loss, l)[0].tolist() == pytest.approx([-r[0] / 2, -0.8 * r[1] / 2])
