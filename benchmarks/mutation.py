@@ -68,7 +68,7 @@ def mutation(name: str) -> tuple[str, list[str], list[str]]:
             added.append(line[1:].strip())
     module, _, rest = name.rpartition(".")
     function = re.sub(r"__mutmut_\d+$", "", rest)
-    function = function.removeprefix("x_")  # mutmut's "x_" prefix
+    function = function.removeprefix("x_").removeprefix("xǁ")  # mutmut's prefixes
     function = function.replace("ǁ", ".")  # methods are Class ǁ method in mutmut's names
     return f"{module}.{function}", removed, added
 

@@ -106,4 +106,12 @@ EQUIVALENT = [
                "device=l.device)))",
      "after": "metrics.update(dict.fromkeys(TRRD_METRICS, torch.zeros((), dtype=l.dtype, )))",
      "why": _DEVICE_METRIC},
+    # objective classes: `progress` is read only by KDRL (its annealed coefficient)
+] + [
+    {"function": f"rlad_pl.objectives.{module}.{cls}.__call__",
+     "before": "progress: float = 0.0) -> tuple[Tensor, dict]:",
+     "after": "progress: float = 1.0) -> tuple[Tensor, dict]:",
+     "why": f"{cls}.__call__ never reads progress (only KDRL anneals a coefficient with it)"}
+    for module, cls in (("base", "Objective"), ("gkd", "GKD"), ("grpo", "GRPO"),
+                        ("trrd", "TRRD"))
 ]
