@@ -1,6 +1,6 @@
 """Shared inputs for the objective tests, and a plain-Python reference of the spec's equations.
 
-The reference (``ref_*``) is written from specs/method.md with ``math`` on lists of floats,
+The reference (``ref_*``) is written from docs/method.md with ``math`` on lists of floats,
 independently of ``rlad_pl.objectives``; the tests compare the implementation against it.
 """
 
@@ -129,7 +129,7 @@ def clamp(x, c):
 
 
 def ref_trrd_log_ratio(l, l_old, l_T, alpha, c, clamp_form):
-    """``(log r, d log r / dl)`` for one token (specs/method.md, "TRRD / RLAD")."""
+    """``(log r, d log r / dl)`` for one token (docs/method.md, "TRRD / RLAD")."""
     if clamp_form == "ratio":
         inside = c is None or abs(l - l_T) < c
         return alpha * (l - l_old) + (1 - alpha) * clamp(l - l_T, c), 1.0 if inside else alpha

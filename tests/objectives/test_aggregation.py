@@ -1,4 +1,4 @@
-"""aggregate(): the three aggregations of specs/method.md, padding and empty completions."""
+"""aggregate(): the three aggregations of docs/method.md, padding and empty completions."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""KL estimators k1, k2, k3 and kl_penalty (specs/method.md, "GRPO" and "KDRL")."""
+"""KL estimators k1, k2, k3 and kl_penalty (docs/method.md, "GRPO" and "KDRL")."""
 
 import math
 
