@@ -86,7 +86,7 @@ def all_branch_points(P: Params, n: int, rng, clamp_form="ratio"):
         cols.append(pts)
         ds_dl.append(_lambdify(b.ds_dl)(*pts, *P.values))
         expected.append(np.full(n, gradient_expected(b)))
-    l_, l_old, l_T, A = (np.concatenate(c) for c in zip(*cols))
+    l_, l_old, l_T, A = (np.concatenate(c) for c in zip(*cols, strict=False))
     return (l_, l_old, l_T, A), np.concatenate(ds_dl), np.concatenate(expected)
 
 

@@ -609,7 +609,7 @@ class RLADModule(LightningModule):
 
     def score(self, rollout: Rollout, records: list[dict]) -> list[dict]:
         """The task's reward of each completion (``records`` aligned with the rollout rows)."""
-        return [self.task.score(text, record) for text, record in zip(rollout.texts, records)]
+        return [self.task.score(text, record) for text, record in zip(rollout.texts, records, strict=False)]
 
     def _frozen_logprobs(self, model: torch.nn.Module, rollout: Rollout) -> torch.Tensor:
         h = self.hparams

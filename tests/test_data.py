@@ -51,7 +51,7 @@ def test_round_trip_published_layout(kk_dir, tokenizer_dir):
                           val_prompts_per_step=3, train_epochs=1)
     dm.setup("fit")
     assert dm.val_subset_names == dm.test_subset_names == ["people2", "people3"]
-    for name, loader in zip(dm.val_subset_names, dm.val_dataloader()):
+    for name, loader in zip(dm.val_subset_names, dm.val_dataloader(), strict=False):
         seen = [r for batch in loader for r in batch["records"]]
         assert seen == read(kk_dir / "test" / f"{name}_num10.jsonl")
     batches = list(dm.train_dataloader())
@@ -64,7 +64,7 @@ def test_round_trip_published_layout(kk_dir, tokenizer_dir):
     assert ids.dtype == torch.long and ids.shape == mask.shape and ids.shape[0] == 4
     assert bool(mask[:, -1].all())  # left padded: every row ends with a real token
     assert bool((mask.cumsum(1) > 0).eq(mask.bool()).all())  # padding only on the left
-    for row, prompt in zip(range(4), batch["prompts"]):
+    for row, prompt in zip(range(4), batch["prompts"], strict=False):
         assert dm.tokenizer.decode(ids[row][mask[row].bool()]) == prompt
         assert prompt.endswith(" ? <think>")
     assert batch["stream_position"] == 4
@@ -199,6 +199,6 @@ def test_reiterating_the_loader_continues_instead_of_replaying(tokenizer_dir):
                           train_epochs=1, task_kwargs={"people": [3]}, num_workers=2)
     everything = [b["prompts"] for b in dm.train_dataloader()]
     loader = dm.train_dataloader()
-    for batch, _ in zip(loader, range(2)):  # a Lightning epoch that consumed two steps
+    for batch, _ in zip(loader, range(2), strict=False):  # a Lightning epoch that consumed two steps
         dm.on_before_batch_transfer(batch, 0)
     assert [b["prompts"] for b in loader] == everything[2:]  # the next epoch goes on from there

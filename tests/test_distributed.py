@@ -64,7 +64,7 @@ def test_ranks_see_disjoint_prompts_forming_the_global_batch(runs, mode):
     r0, r1 = ranks(runs[mode])
     assert [s["step"] for s in r0["steps"]] == [1, 2] == [s["step"] for s in r1["steps"]]
     seen = []
-    for a, b in zip(r0["steps"], r1["steps"]):
+    for a, b in zip(r0["steps"], r1["steps"], strict=False):
         assert len(a["prompts"]) == len(b["prompts"]) == 2
         assert not set(a["prompts"]) & set(b["prompts"])
         seen += a["prompts"] + b["prompts"]
@@ -72,7 +72,7 @@ def test_ranks_see_disjoint_prompts_forming_the_global_batch(runs, mode):
     if mode == "fsdp":  # the single-process run's batches are exactly the union
         single = torch.load(runs["single"] / "rank0.pt", weights_only=False)
         assert [s["prompts"] for s in single["steps"]] == [
-            a["prompts"] + b["prompts"] for a, b in zip(r0["steps"], r1["steps"])]
+            a["prompts"] + b["prompts"] for a, b in zip(r0["steps"], r1["steps"], strict=False)]
 
 
 def test_ddp_parameters_identical_across_ranks_after_every_step(runs):
@@ -82,7 +82,7 @@ def test_ddp_parameters_identical_across_ranks_after_every_step(runs):
         return [int((torch.tensor(x).view(-1, 4).std(1) > 0).sum()) * 4 for x in rewards]
 
     assert kept(r0["rewards"]) != kept(r1["rewards"])  # uneven micro-batch counts happened
-    for a, b in zip(r0["steps"], r1["steps"]):
+    for a, b in zip(r0["steps"], r1["steps"], strict=False):
         assert (a["param_sum"], a["param_sq"]) == (b["param_sum"], b["param_sq"])
     assert r0["steps"][0]["param_sq"] != r0["steps"][1]["param_sq"]  # training moved them
 

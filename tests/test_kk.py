@@ -82,7 +82,7 @@ def test_deterministic_and_exclude():
 def test_solution_texts():
     r = generate_puzzles(3, 1, seed=0)[0]
     roles = ["knight" if k else "knave" for k in r["solution"]]
-    expected = [f"{n} is a {x}" for n, x in zip(r["names"], roles)]
+    expected = [f"{n} is a {x}" for n, x in zip(r["names"], roles, strict=False)]
     assert r["solution_text"] == f"{expected[0]}, {expected[1]}, and {expected[2]}."
     assert r["solution_text_format"] == "\n".join(f"({i + 1}) {e}" for i, e in enumerate(expected))
 

@@ -314,5 +314,5 @@ def test_shared_prompt_sequence_logprobs_same_gradient(model, rollout):
     (plain_logp, plain_entropy, plain_grads), (logp, entropy, grads) = results
     torch.testing.assert_close(logp, plain_logp, atol=ATOL, rtol=RTOL)
     torch.testing.assert_close(entropy, plain_entropy, atol=ATOL, rtol=RTOL)
-    for g, plain_g in zip(grads, plain_grads):
+    for g, plain_g in zip(grads, plain_grads, strict=False):
         torch.testing.assert_close(g, plain_g, atol=1e-4, rtol=1e-4)

@@ -10,8 +10,8 @@ from torch import Tensor
 
 from rlad_pl.objectives.base import ClippedObjective
 from rlad_pl.objectives.surrogate import policy_loss
-from rlad_pl.objectives.trajectory import Trajectory
 from rlad_pl.objectives.tokens import on_tokens, token_advantages
+from rlad_pl.objectives.trajectory import Trajectory
 
 
 def grpo_loss(

@@ -8,9 +8,8 @@ term, e.g. to completions that are not already correct (KDRL's reward-guided mas
 
 from __future__ import annotations
 
-from torch import Tensor
-
 import torch
+from torch import Tensor
 
 from rlad_pl.objectives.base import Aggregation, ClippedObjective, KLEstimator
 from rlad_pl.objectives.grpo import grpo_loss

@@ -20,8 +20,8 @@ from torch import Tensor
 
 from rlad_pl.objectives.base import Aggregation, ClippedObjective
 from rlad_pl.objectives.surrogate import clipped, policy_loss
-from rlad_pl.objectives.trajectory import Trajectory
 from rlad_pl.objectives.tokens import masked_mean, on_tokens, token_advantages
+from rlad_pl.objectives.trajectory import Trajectory
 
 CLAMP_FORMS = ("ratio", "anchor")
 TRRD_METRICS = (

@@ -80,7 +80,7 @@ class Rollout:
         is_eos = (completion_ids == eos_token_id) & (completion_mask == 1)
         text_mask = (completion_mask == 1) & ~is_eos
         texts = tokenizer.batch_decode(
-            [row[keep].tolist() for row, keep in zip(completion_ids, text_mask)],
+            [row[keep].tolist() for row, keep in zip(completion_ids, text_mask, strict=False)],
             skip_special_tokens=False,
         )
         return cls(

@@ -36,7 +36,7 @@ def _satisfiable(stmt: Statement, want: bool, assign: dict[int, bool]) -> bool:
         full = [False] * n
         for p, v in assign.items():
             full[p] = v
-        for p, v in zip(free, values):
+        for p, v in zip(free, values, strict=False):
             full[p] = v
         if evaluate(stmt, full) == want:
             return True

@@ -132,14 +132,14 @@ def role(knight: bool) -> str:
 
 def solution_text(names: Sequence[str], solution: Sequence[bool]) -> str:
     """'Zoey is a knave, and Oliver is a knight.'"""
-    return _join_names([f"{n} is a {role(k)}" for n, k in zip(names, solution)]) + "."
+    return _join_names([f"{n} is a {role(k)}" for n, k in zip(names, solution, strict=False)]) + "."
 
 
 def solution_text_format(names: Sequence[str], solution: Sequence[bool]) -> str:
     """'(1) Zoey is a knave\\n(2) Oliver is a knight'"""
-    return "\n".join(f"({i + 1}) {n} is a {role(k)}" for i, (n, k) in enumerate(zip(names, solution)))
+    return "\n".join(f"({i + 1}) {n} is a {role(k)}" for i, (n, k) in enumerate(zip(names, solution, strict=False)))
 
 
 def compact_answer(names: Sequence[str], solution: Sequence[bool]) -> str:
     """'Zoey is a knave . Oliver is a knight .' (whitespace-separated; parses under the reward)."""
-    return " ".join(f"{n} is a {role(k)} ." for n, k in zip(names, solution))
+    return " ".join(f"{n} is a {role(k)} ." for n, k in zip(names, solution, strict=False))
