@@ -76,7 +76,7 @@ class SampleLogger(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         samples = getattr(pl_module, "last_samples", None)
         step = trainer.global_step
-        due = step % self.every_n_steps == 0 or step == trainer.max_steps  # and the last step
+        due = step % self.every_n_steps == 0 or step == getattr(trainer, "max_steps", None)
         if not samples or not due or not trainer.is_global_zero:
             return
         parts = [sample_markdown(i + 1, prompt=s["prompt"], completion=s["completion"],
