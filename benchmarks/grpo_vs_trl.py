@@ -46,37 +46,71 @@ AGG_TO_TRL = {"seq-mean-token-mean": "grpo", "token-mean": "dapo",
 
 
 # ------------------------------------------------------------------------------ settings
+def grouped(config: dict) -> bool:
+    """Whether the config uses the objective / sampling / optimization groups (newer layout)."""
+    return "objective" in config["model"]["init_args"]
+
+
 def recipe(args) -> dict:
-    """The rlad-pl config of one GRPO run (from configs/<task>.yaml) with the overrides."""
+    """The rlad-pl config of one GRPO run (from configs/<task>.yaml) with the overrides.
+
+    Both config layouts are handled: the grouped one (``objective: rlad_pl.objectives.GRPO``,
+    ``sampling``, ``optimization``, ``evaluation``) and the older flat one (``method: grpo``)."""
     with open(ROOT / "configs" / f"{args.task}.yaml") as f:
         config = yaml.safe_load(f)
     model = config["model"]["init_args"]
-    model.update(method="grpo", teacher=None, eval_samples=0)
-    for key in ("alpha", "teacher_clip"):
-        model.pop(key, None)
-    if args.lr is not None:
-        model["lr"] = args.lr
-    for item in args.set or []:  # model.init_args overrides, key=value (YAML value)
-        key, value = item.split("=", 1)
-        model[key] = yaml.safe_load(value)
+    model["teacher"] = None
+    if grouped(config):
+        clip = model["objective"].get("init_args", {})
+        keep = ("eps_low", "eps_high", "aggregation", "sum_norm_constant")
+        model["objective"] = {"class_path": "rlad_pl.objectives.GRPO",
+                              "init_args": {k: v for k, v in clip.items() if k in keep}}
+        model.setdefault("evaluation", {})["samples"] = 0
+        if args.lr is not None:
+            model.setdefault("optimization", {})["lr"] = args.lr
+    else:
+        model.update(method="grpo", eval_samples=0)
+        for key in ("alpha", "teacher_clip"):
+            model.pop(key, None)
+        if args.lr is not None:
+            model["lr"] = args.lr
+    for item in args.set or []:  # model.init_args overrides, key=value (YAML value); a dotted
+        key, value = item.split("=", 1)  # key (optimization.lr) reaches into a group
+        *groups, leaf = key.split(".")
+        target = model
+        for g in groups:
+            target = target.setdefault(g, {})
+        target[leaf] = yaml.safe_load(value)
     data = config["data"]["init_args"]
     if args.val_size is not None:
         data["val_size_per_subset"] = args.val_size
     return config
 
 
-def module_defaults() -> dict:
-    """RLADModule's defaults for the keys the config may leave out."""
+def model_settings(config: dict) -> dict:
+    """The GRPO recipe as one flat dict (the flat layout's key names), defaults filled in."""
+    import dataclasses
     import inspect
 
     from rlad_pl.module import RLADModule
 
-    return {k: p.default for k, p in inspect.signature(RLADModule.__init__).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    defaults = {k: p.default for k, p in inspect.signature(RLADModule.__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    model = config["model"]["init_args"]
+    if not grouped(config):
+        return {**defaults, **model}
+    from rlad_pl.objectives import GRPO
 
-
-def model_settings(config: dict) -> dict:
-    return {**module_defaults(), **config["model"]["init_args"]}
+    flat = {k: v for k, v in {**defaults, **model}.items()
+            if k not in ("objective", "sampling", "optimization", "evaluation")}
+    sampling = {**dataclasses.asdict(defaults["sampling"]), **model.get("sampling", {})}
+    flat.update(group_size=sampling["num_samples"], temperature=sampling["temperature"],
+                top_p=sampling["top_p"], max_new_tokens=sampling["max_new_tokens"])
+    flat.update({**dataclasses.asdict(defaults["optimization"]), **model.get("optimization", {})})
+    objective = GRPO(**model["objective"].get("init_args", {}))
+    flat.update(eps_low=objective.eps_low, eps_high=objective.eps_high,
+                aggregation=objective.aggregation, method="grpo")
+    return flat
 
 
 # --------------------------------------------------------------------------------- data
@@ -126,6 +160,11 @@ def run_rlad(args, config: dict, seed: int, folder: Path) -> dict:
     with open(folder / "log.txt", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     seconds = time.time() - start
+    return {**rlad_curves(folder, args), "seconds": seconds, "command": " ".join(cmd)}
+
+
+def rlad_curves(folder: Path, args) -> dict:
+    """Train and validation curves from the run's CSV log (also of an unfinished run)."""
     train, val = {}, {}
     with open(folder / "rlad" / "version_0" / "metrics.csv") as f:
         for row in csv.DictReader(f):
@@ -138,14 +177,33 @@ def run_rlad(args, config: dict, seed: int, folder: Path) -> dict:
                                "grad_norm": _float(row.get("train/grad_norm"))}
             if row.get("val/accuracy/mean"):
                 val[step] = float(row["val/accuracy/mean"])
-    # rlad-pl logs step k's rollout at global_step k+1 (after its optimizer step); store by
-    # rollout index 0..steps-1 as TRL does below
     # validation rows: the sanity pass (step 0), then one every val_every steps, in order
     points = [0] + list(range(args.val_every, args.steps + 1, args.val_every))
     val_curve = [(p, val[s]) for p, s in zip(points, sorted(val), strict=False)]
-    steps = sorted(train)
-    return {"train": [train[s] for s in steps], "val": val_curve,
-            "seconds": seconds, "command": " ".join(cmd)}
+    return {"train": [train[s] for s in sorted(train)], "val": val_curve}
+
+
+def trl_curves_from_log(folder: Path) -> dict:
+    """Train curve of an unfinished TRL run from the trainer's printed logs (no accuracy and no
+    validation: those live in the worker's memory until it ends)."""
+    import ast
+
+    train = []
+    for line in (folder / "worker.txt").read_text().splitlines():
+        if line.startswith("{'loss'"):
+            h = ast.literal_eval(line)
+            train.append({"reward": float(h["reward"]), "accuracy": None,
+                          "zero_variance_frac": float(h["frac_reward_zero_std"]),
+                          "entropy": float(h["entropy"]), "grad_norm": float(h["grad_norm"])})
+    return {"train": train, "val": []}
+
+
+def partial_result(system: str, folder: Path, args) -> dict | None:
+    try:
+        curves = rlad_curves(folder, args) if system == "rlad" else trl_curves_from_log(folder)
+    except (OSError, KeyError, ValueError):
+        return None
+    return {**curves, "seconds": float("nan"), "partial": True} if curves["train"] else None
 
 
 def _float(value):
@@ -320,17 +378,33 @@ def write_markdown(path: Path, results: dict, args, command: str, info: str, wal
              "Train reward: mean task reward of the step's G x prompts completions (quarters of "
              "the run: mean over steps 1-25%, ..., 76-100%). Validation: greedy accuracy, mean "
              "over subsets.", "",
-             "| system | seed | train reward by quarter | train accuracy first / last quarter | "
-             "groups without variance first / last quarter | val accuracy (step: acc) | "
-             "run time (s) |", "|---|---|---|---|---|---|---|"]
+             "Partial: the run had not finished when the report was written; its quarters are "
+             "of the steps it had done (TRL's unfinished runs carry no accuracy or validation).",
+             "", "| system | seed | steps done | train reward by quarter | train accuracy first / "
+             "last quarter | groups without variance first / last quarter | val accuracy (step: "
+             "acc) | run time (s) |", "|---|---|---|---|---|---|---|---|"]
     for (system, seed), run in sorted(results.items()):
         r = quarters([s["reward"] for s in run["train"]])
-        acc = quarters([s["accuracy"] for s in run["train"]])
+        accs = [s["accuracy"] for s in run["train"]]
+        acc = quarters(accs) if None not in accs else None
         zv = quarters([s["zero_variance_frac"] for s in run["train"]])
-        val = ", ".join(f"{s}: {v:.3f}" for s, v in run["val"])
-        lines.append(f"| {names[system]} | {seed} | {' / '.join(f'{x:.3f}' for x in r)} | "
-                     f"{acc[0]:.3f} / {acc[3]:.3f} | {zv[0]:.2f} / {zv[3]:.2f} | {val} | "
-                     f"{run['seconds']:.0f} |")
+        val = ", ".join(f"{s}: {v:.3f}" for s, v in run["val"]) or "-"
+        done = len(run["train"]) if not run.get("partial") else f"{len(run['train'])} (partial)"
+        seconds = "-" if run.get("partial") else f"{run['seconds']:.0f}"
+        lines.append(f"| {names[system]} | {seed} | {done} | "
+                     f"{' / '.join(f'{x:.3f}' for x in r)} | "
+                     f"{f'{acc[0]:.3f} / {acc[3]:.3f}' if acc else '-'} | "
+                     f"{zv[0]:.2f} / {zv[3]:.2f} | {val} | {seconds} |")
+    lines += ["", "Paired difference (same prompts at every step): mean over the steps both "
+              "systems did of rlad-pl's train reward minus TRL's, with its standard error.", "",
+              "| seed | steps | rlad-pl - TRL |", "|---|---|---|"]
+    for seed in sorted({k for _, k in results}):
+        if ("rlad", seed) in results and ("trl", seed) in results:
+            a, b = results[("rlad", seed)]["train"], results[("trl", seed)]["train"]
+            d = [x["reward"] - y["reward"] for x, y in zip(a, b, strict=False)]
+            mean = sum(d) / len(d)
+            se = (sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d)) ** 0.5
+            lines.append(f"| {seed} | {len(d)} | {mean:+.4f} ± {se:.4f} |")
     lines += ["", f"![curves]({Path(args.out).name}.png)", ""]
     path.write_text("\n".join(lines) + "\n")
 
@@ -350,6 +424,9 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/grpo_vs_trl"))
     ap.add_argument("--runs-dir", default=str(ROOT / "runs/grpo_vs_trl"))
     ap.add_argument("--title", default="GRPO: rlad-pl vs TRL GRPOTrainer")
+    ap.add_argument("--partial", action="store_true",
+                    help="start nothing: write the report from finished runs and the logs of "
+                         "unfinished ones (marked partial)")
     ap.add_argument("--worker", choices=["rlad", "trl"], help=argparse.SUPPRESS)
     ap.add_argument("--worker-seed", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--worker-dir", help=argparse.SUPPRESS)
@@ -372,6 +449,11 @@ def main(argv=None) -> None:
             folder = runs_dir / f"{system}_seed{seed}"
             if (folder / "result.json").exists():
                 results[(system, seed)] = json.loads((folder / "result.json").read_text())
+                continue
+            if args.partial:
+                found = partial_result(system, folder, args)
+                if found is not None:
+                    results[(system, seed)] = found
                 continue
             folder.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, __file__, *passthrough, "--worker", system,
