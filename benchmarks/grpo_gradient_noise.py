@@ -30,7 +30,7 @@ import yaml
 from rlad_pl.data import PromptDataModule
 from rlad_pl.models import load_model, load_tokenizer
 from rlad_pl.objectives import group_advantages, grpo_loss
-from rlad_pl.rollout import sequence_logprobs
+from rlad_pl.rollout import SamplingSettings, sequence_logprobs
 from rlad_pl.rollout.kv_decode import KVDecodeEngine
 from rlad_pl.sft_data import render_target
 
@@ -134,9 +134,10 @@ def main() -> None:
     with open(args.config) as f:
         config = yaml.safe_load(f)
     m, d = config["model"]["init_args"], config["data"]["init_args"]
-    G = args.group_size or m["group_size"]
-    T = args.temperature or m.get("temperature", 1.0)
-    max_new, top_p = m["max_new_tokens"], m.get("top_p", 1.0)
+    sampling = m.get("sampling", m)  # grouped layout (sampling: ...) or the older flat one
+    G = args.group_size or sampling.get("num_samples", sampling.get("group_size"))
+    T = args.temperature or sampling.get("temperature", 1.0)
+    max_new, top_p = sampling["max_new_tokens"], sampling.get("top_p", 1.0)
     tokenizer = load_tokenizer(m["student"])
     model = load_model(m["student"]).float()
     dm = PromptDataModule(**d)
@@ -149,9 +150,8 @@ def main() -> None:
         model.eval()
         with torch.no_grad():
             rollout = engine.generate(model, batch["input_ids"], batch["attention_mask"],
-                                      num_samples=G, max_new_tokens=max_new, temperature=T,
-                                      top_p=top_p, eos_token_id=tokenizer.eos_token_id,
-                                      pad_token_id=tokenizer.pad_token_id)
+                                      SamplingSettings(num_samples=G, temperature=T, top_p=top_p,
+                                                       max_new_tokens=max_new))
         records = [r for r in batch["records"] for _ in range(G)]
         R = torch.tensor([task.score(t, r)["total"] for t, r in zip(rollout.texts, records,
                                                                     strict=True)])

@@ -3,8 +3,8 @@
     OMP_NUM_THREADS=1 python benchmarks/grpo_vs_trl.py --task math --steps 120 --seeds 0 1 --jobs 2
 
 Every run is a subprocess with one torch thread. rlad-pl trains through its CLI from a config
-file written into the run folder (``configs/<task>.yaml`` with ``method: grpo``, no teacher, the
-overrides below); TRL trains ``GRPOTrainer`` on the same prompts in the same order (the rlad-pl
+file written into the run folder (``configs/<task>.yaml`` with ``objective:
+rlad_pl.objectives.GRPO`` (older configs: ``method: grpo``), no teacher, the overrides below); TRL trains ``GRPOTrainer`` on the same prompts in the same order (the rlad-pl
 DataModule's training stream, unshuffled), with a reward function that calls the same
 ``rlad_pl`` task ``score``. Both validate greedily on the DataModule's validation split every
 ``--val-every`` steps (and at step 0) with the KV-cache decoder.
@@ -368,7 +368,7 @@ def write_markdown(path: Path, results: dict, args, command: str, info: str, wal
              f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  ",
              f"Wall time of this invocation: {wall:.0f} s ({args.jobs} run(s) at a time, "
              "OMP_NUM_THREADS=1 each)", "",
-             f"Recipe (configs/{args.task}.yaml, method grpo, no teacher): "
+             f"Recipe (configs/{args.task}.yaml with the GRPO objective, no teacher): "
              + ", ".join(f"{k} {settings[k]}" for k in (
                  "group_size", "temperature", "top_p", "max_new_tokens", "lr", "warmup_steps",
                  "lr_schedule", "betas", "gradient_clip_val", "eps_low", "eps_high",

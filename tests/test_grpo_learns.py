@@ -13,7 +13,10 @@ from lightning.pytorch import Trainer, seed_everything
 from rlad_pl.data import PromptDataModule
 from rlad_pl.models import load_model, load_tokenizer
 from rlad_pl.models.sampling import score_records
-from rlad_pl.module import RLADModule
+from rlad_pl.module import EvaluationSettings, RLADModule
+from rlad_pl.objectives import GRPO
+from rlad_pl.optim import Optimization
+from rlad_pl.rollout import SamplingSettings
 from rlad_pl.tasks.math import MathTask
 
 STUDENT = "tiny-math-student"
@@ -42,9 +45,10 @@ def train_grpo(records, steps: int, **overrides) -> tuple[float, float]:
     task = FixedProblems(records)
     tokenizer = load_tokenizer(STUDENT)
     before = expected_reward(task, load_model(STUDENT).eval(), tokenizer, records)
-    options = {"student": STUDENT, "teacher": None, "method": "grpo", "group_size": 8,
-               "temperature": 1.0, "max_new_tokens": 48, "lr": 1e-3, "warmup_steps": 0,
-               "eval_samples": 0, "seed": 0}
+    options = {"student": STUDENT, "teacher": None, "objective": GRPO(),
+               "sampling": SamplingSettings(num_samples=8, temperature=1.0, max_new_tokens=48),
+               "optimization": Optimization(lr=1e-3, warmup_steps=0),
+               "evaluation": EvaluationSettings(samples=0), "seed": 0}
     options.update(overrides)
     module = RLADModule(**options)
     data = PromptDataModule(task=task, tokenizer=STUDENT, train_size=len(records),
