@@ -4,7 +4,8 @@
 
 Every run is a subprocess with one torch thread. rlad-pl trains through its CLI from a config
 file written into the run folder (``configs/<task>.yaml`` with ``objective:
-rlad_pl.objectives.GRPO`` (older configs: ``method: grpo``), no teacher, the overrides below); TRL trains ``GRPOTrainer`` on the same prompts in the same order (the rlad-pl
+rlad_pl.objectives.GRPO`` (older configs: ``method: grpo``), no teacher, the overrides below);
+TRL trains ``GRPOTrainer`` on the same prompts in the same order (the rlad-pl
 DataModule's training stream, unshuffled), with a reward function that calls the same
 ``rlad_pl`` task ``score``. Both validate greedily on the DataModule's validation split every
 ``--val-every`` steps (and at step 0) with the KV-cache decoder.
