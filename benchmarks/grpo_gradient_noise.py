@@ -26,13 +26,13 @@ from datetime import datetime, timezone
 
 import torch
 import yaml
+from rlad_pl.sft_data import render_target
 
 from rlad_pl.data import PromptDataModule
 from rlad_pl.models import load_model, load_tokenizer
 from rlad_pl.objectives import group_advantages, grpo_loss
 from rlad_pl.rollout import SamplingSettings, sequence_logprobs
 from rlad_pl.rollout.kv_decode import KVDecodeEngine
-from rlad_pl.sft_data import render_target
 
 
 def flat_grad(model) -> torch.Tensor:
