@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 class TeacherLogprobCache(Callback):
     """Serves ``l_T`` (teacher log-probs on the completion tokens) of the current rollout.
 
-    The RL module asks once per rollout and reuses the result in every update epoch and
-    minibatch. Identical sequences within a rollout (frequent with short answers and ``G``
-    samples per prompt) are scored once. A local teacher prefills each prompt once for its
+    What it caches and when: nothing across steps (every rollout's completions are new). Within
+    one rollout it scores each distinct sequence once: the module asks once per rollout and keeps
+    the result in the step's ``Trajectory`` for every update epoch and minibatch, and identical
+    sequences (frequent with short answers and ``G`` samples per prompt) are scored once and
+    copied to their rows (``teacher/cache_hit_rate`` is the copied share). A local teacher prefills each prompt once for its
     distinct completions (:func:`~rlad_pl.rollout.shared_prompt_logprobs`) instead of once per
-    row. The module adds this callback only when its method needs a teacher (never for ``grpo``
-    or ``alpha = 1``); list it under ``trainer.callbacks`` to change its settings.
+    row. The module adds this callback only when its objective needs a teacher (never for GRPO
+    or TRRD with ``alpha = 1``); list it under ``trainer.callbacks`` to change its settings.
 
     With a teacher server (``model.teacher: http://host:port``, settings in
     ``model.teacher_server``) the distinct sequences go to the server
