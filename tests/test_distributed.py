@@ -126,6 +126,8 @@ def test_test_accuracy_equals_single_process_evaluation(runs, mode):
     single = trainer.test(module, datamodule=data, verbose=False)[0]
     assert set(distributed) == set(single)
     for key, value in single.items():
+        if key == "step":  # the x-axis (optimizer steps done: 2 after the run, 0 fresh)
+            continue
         assert distributed[key] == pytest.approx(float(value), abs=1e-6), key
 
 
