@@ -26,7 +26,6 @@ from datetime import datetime, timezone
 
 import torch
 import yaml
-from rlad_pl.sft_data import render_target
 
 from rlad_pl.data import PromptDataModule
 from rlad_pl.models import load_model, load_tokenizer
@@ -73,7 +72,7 @@ def expected_reward(model, tokenizer, task, records, n: int, T: float, max_new: 
                     top_p: float) -> dict:
     """Mean reward and accuracy of n samples per record (seeded: the same uniforms for every
     policy, so two nearby policies are compared on paired samples), and greedy accuracy."""
-    from rlad_pl.models.sampling import score_records
+    from rlad_pl.evaluation import score_records
 
     torch.manual_seed(123)
     sampled = score_records(task, model, tokenizer, records, num_samples=n, temperature=T,
@@ -168,7 +167,7 @@ def main() -> None:
         # supervised gradient on the reference solutions of the same prompts
         model.zero_grad(set_to_none=True)
         pairs = [(tokenizer(task.prompt(r), add_special_tokens=False)["input_ids"],
-                  tokenizer(render_target(task.name, r, "dfs_explicit" if task.name ==
+                  tokenizer(task.sft_target(r, "dfs_explicit" if task.name ==
                                           "knights_knaves" else "steps"),
                             add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
                  for r in batch["records"]]

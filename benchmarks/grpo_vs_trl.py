@@ -129,7 +129,7 @@ def val_records(dm) -> list[dict]:
 
 def greedy_accuracy(task, model, tokenizer, records, max_new_tokens: int) -> dict:
     """Greedy accuracy per subset and their mean (the rlad-pl validation's `val/accuracy/mean`)."""
-    from rlad_pl.models.sampling import score_records
+    from rlad_pl.evaluation import score_records
 
     scores = score_records(task, model, tokenizer, records, max_new_tokens=max_new_tokens,
                            batch_size=100)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 from lightning.pytorch import Trainer, seed_everything
-from rlad_pl.models.sampling import score_records
 
 from rlad_pl.data import PromptDataModule
+from rlad_pl.evaluation import score_records
 from rlad_pl.models import load_model, load_tokenizer
 from rlad_pl.module import EvaluationSettings, RLADModule
 from rlad_pl.objectives import GRPO

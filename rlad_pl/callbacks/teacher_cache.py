@@ -32,9 +32,9 @@ class TeacherLogprobCache(Callback):
     one rollout it scores each distinct sequence once: the module asks once per rollout and keeps
     the result in the step's ``Trajectory`` for every update epoch and minibatch, and identical
     sequences (frequent with short answers and ``G`` samples per prompt) are scored once and
-    copied to their rows (``teacher/cache_hit_rate`` is the copied share). A local teacher prefills each prompt once for its
-    distinct completions (:func:`~rlad_pl.rollout.shared_prompt_logprobs`) instead of once per
-    row. The module adds this callback only when its objective needs a teacher (never for GRPO
+    copied to their rows (``teacher/cache_hit_rate`` is the copied share). A local teacher
+    prefills each prompt once for its distinct completions
+    (:func:`~rlad_pl.rollout.shared_prompt_logprobs`) instead of once per row. The module adds this callback only when its objective needs a teacher (never for GRPO
     or TRRD with ``alpha = 1``); list it under ``trainer.callbacks`` to change its settings.
 
     With a teacher server (``model.teacher: http://host:port``, settings in
