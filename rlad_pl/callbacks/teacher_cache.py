@@ -34,8 +34,9 @@ class TeacherLogprobCache(Callback):
     sequences (frequent with short answers and ``G`` samples per prompt) are scored once and
     copied to their rows (``teacher/cache_hit_rate`` is the copied share). A local teacher
     prefills each prompt once for its distinct completions
-    (:func:`~rlad_pl.rollout.shared_prompt_logprobs`) instead of once per row. The module adds this callback only when its objective needs a teacher (never for GRPO
-    or TRRD with ``alpha = 1``); list it under ``trainer.callbacks`` to change its settings.
+    (:func:`~rlad_pl.rollout.shared_prompt_logprobs`) instead of once per row. The module adds
+    this callback only when its objective needs a teacher (never for GRPO or TRRD with
+    ``alpha = 1``); list it under ``trainer.callbacks`` to change its settings.
 
     With a teacher server (``model.teacher: http://host:port``, settings in
     ``model.teacher_server``) the distinct sequences go to the server
