@@ -313,7 +313,8 @@ def _class_and_args(node) -> tuple[str | None, dict]:
 
 
 def _coerce(cls, args: dict) -> dict:
-    """Ints for float parameters become floats (as jsonargparse converts them)."""
+    """Ints and numeric strings such as ``2e-5`` (YAML 1.1 reads that as a string) for float
+    parameters become floats, as jsonargparse converts them."""
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
@@ -321,9 +322,14 @@ def _coerce(cls, args: dict) -> dict:
     out = {}
     for name, value in args.items():
         annotation = str(params[name].annotation) if name in params else ""
-        if isinstance(value, int) and not isinstance(value, bool) and "float" in annotation \
-                and "int" not in annotation:
-            value = float(value)
+        if "float" in annotation and "int" not in annotation:
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            elif isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass  # not a number: LightningCLI names the key and the expected type
         out[name] = value
     return out
 
@@ -398,14 +404,22 @@ def preflight(args: list[str]) -> None:
     # 3. values of the optimiser (no import) and of the objective (imports torch)
     optimization = model_args.get("optimization") if rl_module else None
     if isinstance(optimization, dict):
-        built = _build("rlad_pl.optim.Optimization", optimization)
-        if built is not None:
-            built.validate()
+        _validate(_build("rlad_pl.optim.Optimization", optimization))
     if rl_module and obj_path:
-        objective = _build(obj_path, obj_args)
-        validate = getattr(objective, "validate", None)
-        if callable(validate):
+        _validate(_build(obj_path, obj_args))
+
+
+def _validate(built) -> None:
+    """``built.validate()`` when it has one; a value of the wrong type (``lr: abc``) is left to
+    LightningCLI, which names the key and the expected type."""
+    validate = getattr(built, "validate", None)
+    if callable(validate):
+        try:
             validate()
+        except ConfigError:
+            raise
+        except (TypeError, ValueError):
+            pass
 
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu", "xla", "hpu")

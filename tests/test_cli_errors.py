@@ -125,3 +125,20 @@ def test_import_is_light():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("lr", ["2e-5", "abc"])
+def test_preflight_reads_float_values_as_jsonargparse_does(lr):
+    """``2e-5`` is a string to YAML 1.1 but a float to jsonargparse: pre-flight accepts it; a
+    value of the wrong type is left to LightningCLI's message (no TypeError from pre-flight)."""
+    from rlad_pl.cli import preflight
+
+    preflight(["fit", "--config", CONFIG, "--model.init_args.optimization.lr", lr])
+
+
+def test_preflight_still_rejects_a_negative_lr_written_as_a_string():
+    from rlad_pl.cli import preflight
+    from rlad_pl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lr"):
+        preflight(["fit", "--config", CONFIG, "--model.init_args.optimization.lr", "-1e-4"])
