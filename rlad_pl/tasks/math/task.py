@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 
 from ...errors import ConfigError
@@ -136,23 +135,3 @@ class MathTask(Task):
         ops = (int(subset.removeprefix("ops")),) if subset else self.ops
         return generate_problems(count, seed=seed, ops=ops, exclude=exclude)
 
-
-def load_jsonl(path: str, task: MathTask | None = None) -> list[dict]:
-    """Read a GSM8K/MATH-style JSONL file into normalised, validated records.
-
-    Raises ValueError naming file:line for a malformed line (the DataModule instead skips or
-    rejects per its `on_bad_record` setting).
-    """
-    task = task or MathTask()
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = task.normalize(json.loads(line))
-                task.validate(record)
-            except (ValueError, TypeError, KeyError) as err:
-                raise ValueError(f"{path}:{lineno}: {err}") from None
-            records.append(record)
-    return records
