@@ -58,6 +58,8 @@ def test_bad_task_options_name_the_key():
         get_task("math", answer_format="latex")
     with pytest.raises(ValueError, match="timeout"):
         get_task("math", timeout=0)
+    with pytest.raises(ValueError, match="enable_thinking: False needs template: chat"):
+        get_task("math", enable_thinking=False)
 
 
 @pytest.mark.parametrize("raw, question, answer, subset", [
