@@ -1,7 +1,8 @@
 """rlad-pl's math verifier against Hugging Face math-verify on a MATH-style corpus.
 
     pip install -e ".[bench]" torch==2.13.0     # math-verify enters only the bench extra
-    PYTHONPATH=$PWD python benchmarks/math_verify_bench.py [--out benchmarks/results/math_verify.md]
+    OMP_NUM_THREADS=1 PYTHONPATH=$PWD python -m benchmarks.math_verify_bench \
+        [--out benchmarks/results/math_verify.md] [--skip-math-verify] [--corpus FILE]
 
 Corpus: benchmarks/math_verify_corpus.jsonl (written by benchmarks/math_verify_corpus.py:
 hand-written answer groups per kind plus generated ones, each answer wrapped in a completion
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -27,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+LOAD_AT_START = os.getloadavg()[0]
 sys.path.insert(0, str(HERE.parent))
 
 ADVERSARIAL = [
@@ -123,9 +126,10 @@ def report(corpus, a, b, adv, args) -> str:
     lines = [
         "# Math answer checking: rlad-pl `verify` vs math-verify",
         "",
-        f"Command: `PYTHONPATH=$PWD python benchmarks/math_verify_bench.py{args}`  ",
+        f"Command: `{_command()}{args}`  ",
         f"Machine: {platform.node()} ({platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}, shared 2-core VM)  ",
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average "
+        f"{LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)  ",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  ",
         f"Corpus: benchmarks/math_verify_corpus.jsonl, {n} (completion, gold) pairs, "
         f"{sum(r['expected'] for r in corpus)} equal / {sum(not r['expected'] for r in corpus)} "
@@ -169,6 +173,13 @@ def report(corpus, a, b, adv, args) -> str:
         lines.append("")
         lines.append(f"{name}: {ok} / {len(rows)} answered in < 1 s without raising or executing.")
     return "\n".join(lines) + "\n"
+
+
+def _command() -> str:
+    """The command line that ran this script (thread settings included)."""
+    threads = "".join(f"{k}={os.environ[k]} " for k in ("OMP_NUM_THREADS",) if k in os.environ)
+    script = "-m benchmarks.math_verify_bench" if __spec__ else "benchmarks/math_verify_bench.py"
+    return f"{threads}PYTHONPATH=$PWD python {script}"
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 from .collate import PromptCollator
 from .datamodule import PromptDataModule, load_tokenizer
-from .records import BadRecords, expand_files, read_records
+from .records import BadRecords, DataFileError, expand_files, read_records, read_rows
 from .stream import PromptStream
 
-__all__ = ["BadRecords", "PromptCollator", "PromptDataModule", "PromptStream", "expand_files",
-           "load_tokenizer", "read_records"]
+__all__ = ["BadRecords", "DataFileError", "PromptCollator", "PromptDataModule", "PromptStream",
+           "expand_files", "load_tokenizer", "read_records", "read_rows"]

@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..tasks import Task, get_task
 from ..tasks.splits import prompt_split
 from .collate import PromptCollator
-from .records import BadRecords, expand_files, read_records
+from .records import BadRecords, DataFileError, expand_files, read_records
 from .stream import PromptStream
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,8 @@ class PromptDataModule(L.LightningDataModule):
         task_kwargs: options for the task when `task` is a name, e.g. `{template: chat}`.
         data_dir: a dataset in the published layout: train = data_dir/train, val and test =
             data_dir/test (overridden by the *_files keys).
-        train_files, val_files, test_files: a file, directory, glob or list of them (JSONL).
+        train_files, val_files, test_files: a file, directory, glob or list of them (JSONL or
+            Parquet; see `rlad_pl.data.records`).
             Without train files the task's generator makes `train_size` records, and val/test
             (unless given as files) `val_size_per_subset` / `test_size_per_subset` per subset,
             disjoint from train.
@@ -177,8 +178,13 @@ class PromptDataModule(L.LightningDataModule):
                 files = expand_files(self.files[split])
             except FileNotFoundError as err:
                 raise DataFilesError(f"{self.file_keys[split]}={self.files[split]!r}: {err}; "
-                                     "allowed: JSONL file(s), a directory or a glob") from None
-            return read_records(files, self.task, bad)
+                                     "allowed: JSONL / Parquet file(s), a directory or a glob") \
+                    from None
+            try:
+                return read_records(files, self.task, bad)
+            except DataFileError as err:
+                raise ConfigError(f"{self.file_keys[split]}={self.files[split]!r}: {err}") \
+                    from None
         if split != "train" and self.files["train"] is not None:
             return []  # files for training but none for this split: no evaluation split
         records = prompt_split(self.task, split, self.sizes[split], self.seed, exclude)

@@ -2,7 +2,7 @@
 
 from .extract import answer_candidates, extract_answer
 from .synthetic import generate_problems
-from .task import MathTask, load_jsonl
+from .task import MathTask
 from .verify import (
                      DEFAULT_TIMEOUT,
                      Verdict,
@@ -15,5 +15,5 @@ from .verify import (
 )
 
 __all__ = ["DEFAULT_TIMEOUT", "MathTask", "Verdict", "answer_candidates", "check",
-           "extract_answer", "generate_problems", "load_jsonl", "parse_number",
+           "extract_answer", "generate_problems", "parse_number",
            "reset_verifier_stats", "verifier_stats", "verify", "warm_up"]

@@ -1,8 +1,8 @@
 """Math benchmark files: MATH / MATH-500, AIME 2024 / 2025, AMC, GSM8K, read from local files.
 
-Formats: JSONL / JSON / Parquet through the `datasets` library's local loaders (`load_dataset
-("json" | "parquet", data_files=path)`; nothing is downloaded). Field names as the public
-copies store them (case-insensitive):
+Formats: JSONL (line by line) and Parquet (through the `datasets` library's local loader;
+nothing is downloaded), read by `rlad_pl.data.records.read_rows`, the reader the DataModule
+uses too. Field names as the public copies store them (case-insensitive):
 
 - MATH / MATH-500: `problem`, `solution` (gold = its last `\\boxed{}` unless an `answer` field
   is present, as in MATH-500), `level` ("Level 3" or 3) -> subset `level3`;
@@ -11,8 +11,9 @@ copies store them (case-insensitive):
   a float (AMC stores 142.0) or a string -> gold "142".
 
 `normalize_record` maps one raw record to `question` / `answer` / `subset` (+ the raw fields);
-`load_benchmark(path)` returns the normalised records of a file. Convert a file for the
-DataModule (which reads JSONL) with
+`load_benchmark(path)` returns the normalised records of a file. The DataModule reads such
+files directly; to give every record of a file one subset name (one accuracy per benchmark),
+convert it with
 `python -m rlad_pl.tasks.math.benchmarks math500.parquet data/math500.jsonl --subset math500`.
 """
 
@@ -27,7 +28,6 @@ from .extract import after_hashes, last_boxed
 
 _LEVEL = re.compile(r"(\d+)")
 _QUESTION_KEYS = ("question", "problem")
-_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
 
 def _get(record: dict, names: tuple[str, ...]):
@@ -87,38 +87,24 @@ def normalize_record(record: dict, subset: str | None = None) -> dict:
     return out
 
 
-def read_raw(path: str | Path) -> list[dict]:
-    """The rows of a local JSONL / JSON / Parquet file as dicts (via `datasets`)."""
-    path = Path(path)
-    kind = _FORMATS.get(path.suffix.lower())
-    if kind is None:
-        raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use "
-                         f"{', '.join(_FORMATS)}")
-    if not path.is_file():
-        raise FileNotFoundError(f"no data file at {str(path)!r}")
-    try:
-        from datasets import load_dataset
-    except ImportError as err:  # pragma: no cover - datasets is a dependency
-        raise ImportError("reading benchmark files needs `datasets` (pip install datasets)") \
-            from err
-    dataset = load_dataset(kind, data_files=str(path), split="train", keep_in_memory=True)
-    return [dict(row) for row in dataset]
-
-
 def load_benchmark(path: str | Path, *, subset: str | None = None, task=None) -> list[dict]:
-    """Normalised, validated records of a benchmark file; a bad row raises ValueError naming
-    file:row (1-based)."""
+    """Normalised, validated records of a local JSONL or Parquet benchmark file (read by
+    `rlad_pl.data.records.read_rows`, the DataModule's reader); `subset` replaces every record's
+    subset. A bad row raises ValueError naming its source (file:line or file:row N); a file
+    that cannot be read or lacks a needed column raises `DataFileError`."""
+    from ...data.records import normalized_rows
     from .task import MathTask
 
     task = task or MathTask()
     records = []
-    for i, raw in enumerate(read_raw(path), 1):
-        record = normalize_record(raw, subset=subset)
+    for source, record in normalized_rows(path, task):
         try:
+            if isinstance(record, str):
+                raise ValueError(record)
             task.validate(record)
         except (ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}:{i}: {err}") from None
-        records.append(record)
+            raise ValueError(f"{source}: {err}") from None
+        records.append(record if subset is None else {**record, "subset": subset})
     return records
 
 
@@ -132,12 +118,15 @@ def write_jsonl(records: list[dict], path: str | Path) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Normalise a math benchmark file to JSONL "
                                                  "(question / answer / subset).")
-    parser.add_argument("source", help="local .jsonl, .json or .parquet file")
+    parser.add_argument("source", help="local .jsonl or .parquet file")
     parser.add_argument("target", help="output .jsonl")
     parser.add_argument("--subset", default=None, help="subset name for every record "
                                                        "(default: from `level`, else 'all')")
     args = parser.parse_args(argv)
-    records = load_benchmark(args.source, subset=args.subset)
+    try:
+        records = load_benchmark(args.source, subset=args.subset)
+    except (ValueError, FileNotFoundError) as err:
+        parser.exit(2, f"{parser.prog}: {err}\n")
     write_jsonl(records, args.target)
     print(f"{len(records)} records -> {args.target}")
 

@@ -36,7 +36,8 @@ CHECKER_MEMORY_BYTES = 2 << 30  # address space a checker may add on top of what
 _HEADER = struct.Struct(">I")
 _WARM_UP = (("x+1", "1+x"), ("(x+1)^2", "x^2+2x+1"), ("\\frac{\\sqrt3}{2}", "\\sin 60^\\circ"),
             ("\\{1,2\\}", "\\{2,1\\}"), ("(1,2]", "x \\in (1,2]"), ("3+4i", "4i+3"),
-            ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "(1,2)"), ("y=2x", "2x=y"))
+            ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "(1,2)"), ("y=2x", "2x=y"),
+            ("\\cos^2 t-\\sin^2 t", "\\cos 2t"))
 MAX_MESSAGE = 1 << 20
 _TEST_HOOKS = os.environ.get("RLAD_PL_VERIFIER_TEST_HOOKS") == "1"
 

@@ -3,9 +3,13 @@
 sympy objects are built directly from the tree with sympy's constructors (no string parsing of
 any kind). Before each operation that could blow up (an integer power, a factorial, a binomial)
 the operands are checked against caps, so the size of every number sympy computes is bounded.
-Comparison: exact first (equal rationals / structurally equal expressions), then the numeric
-value of the difference at 30 digits for constants, or at random points for expressions with
-free symbols. This module is what the verifier worker process runs; callers go through
+Comparison: exact first (equal rationals / structurally equal expressions), then numeric
+values at 30 digits: of constants, or at random points for expressions with free symbols
+(`\\cos^2\\theta-\\sin^2\\theta` vs `\\cos 2\\theta`: no trig simplification is needed).
+Numeric values are mpmath numbers and the comparison never asks sympy's assumption system
+(`is_infinite` of a symbolic expression alone could take most of the 1 s limit on a loaded
+machine); an exact `expand` of the difference is the fallback for constants that do not
+evaluate. This module is what the verifier worker process runs; callers go through
 `rlad_pl.tasks.math.verify`, which adds the wall-clock limit.
 """
 
@@ -13,13 +17,18 @@ from __future__ import annotations
 
 import random
 
+import mpmath
 import sympy as sp
 
 from .caps import DECIMAL_TOL, MAX_BITS, MAX_EXPONENT, MAX_FACTORIAL, MAX_ITEMS
 from .latex import Reject, choice_letter, parse_answer, text_key
 
-REL_TOL = sp.Float("1e-12", 30)
+REL_TOL = 1e-12
+RATIO_TOL = 1e-9  # proportional equations: the ratio at every point agrees this closely
 POINTS = 5
+_MP = mpmath.MPContext()
+_MP.dps = 30
+_INFINITIES = (sp.oo, sp.S.NegativeInfinity, sp.zoo)
 
 _CONST = {"pi": sp.pi, "oo": sp.oo, "I": sp.I}
 _FUNCS = {"sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "cot": sp.cot, "sec": sp.sec,
@@ -263,23 +272,21 @@ def _bad(x) -> bool:
 
 
 def _num(expr, subs=None):
-    """The value of a constant (or of `expr` at `subs`) as a sympy complex number with 30-digit
-    Float parts (any exponent range: no float overflow), or None when it does not evaluate to a
-    finite number."""
+    """The value of a constant (or of `expr` at `subs`) as a 30-digit mpmath complex number (any
+    exponent range: no float overflow), or None when it does not evaluate to a finite number."""
     value = expr.evalf(30, subs=subs) if subs else expr.evalf(30)
     if not value.is_number:
         return None
     re_, im_ = value.as_real_imag()
-    if not (re_.is_Number and im_.is_Number) or _bad(re_) or _bad(im_):
+    if not (re_.is_Float or re_.is_Rational) or not (im_.is_Float or im_.is_Rational):
         return None
-    if re_.is_infinite or im_.is_infinite:
-        return None
-    return sp.Float(re_, 30) + sp.I * sp.Float(im_, 30)
+    x = _MP.mpc(_MP.mpf(re_), _MP.mpf(im_))
+    return x if _MP.isfinite(x) else None
 
 
-def _close(x, y, tol) -> bool:
+def _close(x, y, tol: float) -> bool:
     """|x - y| <= tol * max(1, |x|, |y|) for `_num` values."""
-    return bool(sp.Abs(x - y) <= tol * sp.Max(1, sp.Abs(x), sp.Abs(y)))
+    return bool(abs(x - y) <= tol * max(1, abs(x), abs(y)))
 
 
 def _numeric_equal(a, b, tol) -> bool | None:
@@ -308,20 +315,21 @@ def scalar_equal(a, b, tol=REL_TOL) -> bool:
         return False
     if a == b:
         return True
-    if a.is_infinite or b.is_infinite:
+    if a.has(*_INFINITIES) or b.has(*_INFINITIES):  # oo only equals oo (structurally)
         return False
     if a.is_Rational and b.is_Rational:
         return False
     free = sorted(a.free_symbols | b.free_symbols, key=str)
     if not free:
+        result = _numeric_equal(a, b, tol)
+        if result is not None:
+            return result
         if _small_powers(a) and _small_powers(b):
             try:
-                if sp.expand(a - b) == 0:
-                    return True
+                return sp.expand(a - b) == 0
             except (RecursionError, ValueError, TypeError):
-                pass
-        result = _numeric_equal(a, b, tol)
-        return bool(result)
+                return False
+        return False
     agree = 0
     for point in _points(free, seed=len(free)):
         x, y = _num(a, point), _num(b, point)
@@ -349,7 +357,7 @@ def _decimal_close(a, b) -> bool:
     if a.free_symbols or b.free_symbols or _bad(a) or _bad(b):
         return False
     x, y = _num(a), _num(b)
-    return x is not None and y is not None and bool(sp.Abs(x - y) <= DECIMAL_TOL)
+    return x is not None and y is not None and bool(abs(x - y) <= DECIMAL_TOL)
 
 
 def _scalar_values_equal(u, v) -> bool:
@@ -411,12 +419,12 @@ def _equation_equal(u, v) -> bool:
     agree = 0
     for point in _points(free, seed=7):
         x, y = _num(f, point), _num(g, point)
-        if x is None or y is None or bool(sp.Abs(y) < 1e-12):
+        if x is None or y is None or abs(y) < 1e-12:
             continue
-        r = sp.expand(x / y)
-        if bool(sp.Abs(r) < 1e-12):
+        r = x / y
+        if abs(r) < 1e-12:
             return False
-        if ratio is not None and not _close(r, ratio, sp.Float("1e-9")):
+        if ratio is not None and not _close(r, ratio, RATIO_TOL):
             return False
         ratio = r
         agree += 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 
 from ...errors import ConfigError
@@ -18,19 +17,6 @@ INSTRUCTION = ("Think step by step inside <think> </think>, then write only the 
                "inside <answer> </answer>.")
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 ANSWER_FORMATS = ("tags", "boxed")
-
-
-class _ChatOptions:
-    """A tokenizer seen through `apply_template`, with extra chat-template options
-    (`enable_thinking`) added to `apply_chat_template`."""
-
-    def __init__(self, tokenizer, **options):
-        self._tokenizer = tokenizer
-        self._options = options
-        self.chat_template = getattr(tokenizer, "chat_template", None)
-
-    def apply_chat_template(self, messages, **kwargs):
-        return self._tokenizer.apply_chat_template(messages, **{**self._options, **kwargs})
 
 
 def _final_response(text: str) -> str:
@@ -52,8 +38,9 @@ class MathTask(Task):
     "boxed" (real instruction models, e.g. Qwen3 through `template: chat`): the final answer is
     the last `\\boxed{}` of the response after `</think>` (else "the answer is ...", the last
     `$...$`, the last number); `format` is +format_weight when the response has a `\\boxed{}`,
-    else -format_weight. `enable_thinking` (None, True, False) is passed to the chat template
-    (Qwen3: False renders an empty think block, so the model answers directly).
+    else -format_weight. `enable_thinking` (None: not passed, True, False) is the chat
+    template's variable of that name (Qwen3: False renders an empty think block, so the model
+    answers directly); it needs `template: chat`.
     `total` = answer + format; `verifier_timeouts` is 1.0 when the answer check hit the
     verifier's wall-clock limit (`timeout` seconds; the answer then counts as wrong), so the
     module's `train/reward/verifier_timeouts` is the fraction of such completions in a step.
@@ -74,8 +61,12 @@ class MathTask(Task):
                              f"{', '.join(ANSWER_FORMATS)}")
         if not timeout > 0:
             raise ConfigError(f"timeout: {timeout!r} is not allowed; use seconds > 0")
+        if enable_thinking is not None and template != "chat":
+            raise ConfigError(f"enable_thinking: {enable_thinking!r} needs template: chat, not "
+                              f"{template!r}; leave it null for other templates")
         self.answer_format = answer_format
-        self.enable_thinking = enable_thinking
+        self.chat_template_kwargs = ({} if enable_thinking is None
+                                     else {"enable_thinking": bool(enable_thinking)})
         self.instruction = instruction or (INSTRUCTION if answer_format == "tags"
                                            else BOXED_INSTRUCTION)
         self.timeout = float(timeout)
@@ -88,12 +79,11 @@ class MathTask(Task):
 
     def prompt(self, record: dict, tokenizer=None) -> str:
         question = record["question"]
-        if self.template == "chat" and self.enable_thinking is not None and tokenizer is not None:
-            tokenizer = _ChatOptions(tokenizer, enable_thinking=self.enable_thinking)
         return apply_template(self.template, compact=question,
                               fields={"question": question, "instruction": self.instruction},
                               user_text=f"{question}\n\n{self.instruction}",
-                              prefill=self.prefill, tokenizer=tokenizer)
+                              prefill=self.prefill, tokenizer=tokenizer,
+                              chat_template_kwargs=self.chat_template_kwargs)
 
     def score(self, completion: str, record: dict) -> dict:
         text = self.prefill + completion
@@ -136,23 +126,3 @@ class MathTask(Task):
         ops = (int(subset.removeprefix("ops")),) if subset else self.ops
         return generate_problems(count, seed=seed, ops=ops, exclude=exclude)
 
-
-def load_jsonl(path: str, task: MathTask | None = None) -> list[dict]:
-    """Read a GSM8K/MATH-style JSONL file into normalised, validated records.
-
-    Raises ValueError naming file:line for a malformed line (the DataModule instead skips or
-    rejects per its `on_bad_record` setting).
-    """
-    task = task or MathTask()
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = task.normalize(json.loads(line))
-                task.validate(record)
-            except (ValueError, TypeError, KeyError) as err:
-                raise ValueError(f"{path}:{lineno}: {err}") from None
-            records.append(record)
-    return records

@@ -126,3 +126,35 @@ def test_verdict_status():
 ])
 def test_more_forms(pred, gold, expected):
     assert verify(f"\\boxed{{{pred}}}", gold) is expected
+
+
+TRIG_IDENTITIES = [  # (answer, gold, equal): identities that need no simplification
+    ("\\cos^2\\theta-\\sin^2\\theta", "\\cos 2\\theta", True),
+    ("1-2\\sin^2\\phi", "\\cos 2\\phi", True),
+    ("2\\sin x\\cos x", "\\sin 2x", True),
+    ("\\sec^2 t", "1+\\tan^2 t", True),
+    ("\\cos^2\\alpha+\\sin^2\\alpha", "\\cos 2\\alpha", False),
+    ("\\sin x\\cos x", "\\sin 2x", False),
+]
+
+
+@pytest.mark.parametrize("pred, gold, expected", TRIG_IDENTITIES)
+def test_trig_identities_without_assumption_queries(pred, gold, expected, monkeypatch):
+    """Trig identities are compared by their values at random points; the comparison never asks
+    sympy's assumption system about a symbolic expression (`is_infinite` of `cos^2 - sin^2`
+    alone took ~25 ms and, with its randomised search, sometimes most of the 1 s limit on a
+    loaded machine). Questions about plain numbers (evalf of `sec` at a point) are cheap."""
+    import importlib
+
+    from rlad_pl.tasks.math.symbolic import _value_of, scalar_equal
+
+    assumptions = importlib.import_module("sympy.core.assumptions")
+    a, b = _value_of(pred)[1], _value_of(gold)[1]
+    asked = []
+    real_ask = assumptions._ask
+    monkeypatch.setattr(assumptions, "_ask", lambda fact, obj: (
+        obj.free_symbols and asked.append((fact, obj))) or real_ask(fact, obj))
+    assert scalar_equal(a, b) is expected
+    assert asked == []
+    monkeypatch.undo()
+    assert verify(f"\\boxed{{{pred}}}", gold) is expected

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from rlad_pl.tasks import get_task
-from rlad_pl.tasks.math import extract_answer, generate_problems, load_jsonl, verify
+from rlad_pl.tasks.math import extract_answer, generate_problems, verify
+from rlad_pl.tasks.math.benchmarks import load_benchmark
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -139,14 +140,14 @@ def test_math_task_reward_and_prompt():
     assert task.subset(record) == "ops1"
 
 
-def test_load_jsonl_gsm8k_and_math(tmp_path):
+def test_load_benchmark_gsm8k_and_math_jsonl(tmp_path):
     path = tmp_path / "mixed.jsonl"
     lines = [{"question": "How many?", "answer": "2 + 2 = 4\n#### 4"},
              {"problem": "Half?", "solution": "It is \\boxed{\\frac{1}{2}}.", "level": "Level 2"}]
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
-    a, b = load_jsonl(str(path))
+    a, b = load_benchmark(str(path))
     assert (a["question"], a["answer"]) == ("How many?", "4")
     assert (b["question"], b["answer"], b["subset"]) == ("Half?", "\\frac{1}{2}", "level2")
-    path.write_text(json.dumps({"question": "no answer"}) + "\n")
-    with pytest.raises(ValueError, match="mixed.jsonl:1"):
-        load_jsonl(str(path))
+    path.write_text(json.dumps(lines[0]) + "\n" + json.dumps({"question": "no answer"}) + "\n")
+    with pytest.raises(ValueError, match="mixed.jsonl:2"):
+        load_benchmark(str(path))

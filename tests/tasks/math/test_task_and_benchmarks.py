@@ -1,12 +1,11 @@
 """MathTask with real instruction models (chat template, boxed answers) and benchmark files."""
 
-import json
 
 import pytest
 
 from rlad_pl.tasks import get_task
 from rlad_pl.tasks.math import warm_up
-from rlad_pl.tasks.math.benchmarks import load_benchmark, main, normalize_record, read_raw
+from rlad_pl.tasks.math.benchmarks import normalize_record
 
 # A Qwen3-style chat template (written here): an empty think block when thinking is off.
 QWEN3_STYLE = (
@@ -59,6 +58,8 @@ def test_bad_task_options_name_the_key():
         get_task("math", answer_format="latex")
     with pytest.raises(ValueError, match="timeout"):
         get_task("math", timeout=0)
+    with pytest.raises(ValueError, match="enable_thinking: False needs template: chat"):
+        get_task("math", enable_thinking=False)
 
 
 @pytest.mark.parametrize("raw, question, answer, subset", [
@@ -85,45 +86,3 @@ def test_normalize_benchmark_records(raw, question, answer, subset):
     assert get_task("math").normalize(raw) == record
 
 
-def test_load_jsonl_and_parquet(tmp_path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    math500 = [{"problem": "Half of 1?", "solution": "\\boxed{\\frac12}", "answer": "\\frac12",
-                "level": 2},
-               {"problem": "Root?", "solution": "\\boxed{\\sqrt2}", "answer": "\\sqrt{2}",
-                "level": 4}]
-    amc = [{"id": 1, "problem": "AMC 1", "answer": 142.0, "url": "u"},
-           {"id": 2, "problem": "AMC 2", "answer": 7.0, "url": "u"}]
-    expected = {"math500": [("Half of 1?", "\\frac12", "level2"), ("Root?", "\\sqrt{2}", "level4")],
-                "amc": [("AMC 1", "142", "amc"), ("AMC 2", "7", "amc")]}
-    for name, rows in (("math500", math500), ("amc", amc)):
-        jsonl = tmp_path / f"{name}.jsonl"
-        jsonl.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-        parquet = tmp_path / f"{name}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows), parquet)
-        subset = "amc" if name == "amc" else None
-        for path in (jsonl, parquet):
-            records = load_benchmark(path, subset=subset)
-            assert [(r["question"], r["answer"], r["subset"]) for r in records] == expected[name]
-        assert len(read_raw(parquet)) == 2
-    out = tmp_path / "out" / "amc.jsonl"
-    main([str(tmp_path / "amc.parquet"), str(out), "--subset", "amc"])
-    converted = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["answer"] for r in converted] == ["142", "7"]
-    # the converted file is what the DataModule's JSONL reader takes
-    from rlad_pl.data.records import BadRecords, read_records
-
-    pairs = read_records([out], get_task("math"), BadRecords("error"))
-    assert [(r["answer"], r["subset"]) for r, _ in pairs] == [("142", "amc"), ("7", "amc")]
-
-
-def test_bad_benchmark_files(tmp_path):
-    with pytest.raises(ValueError, match="unsupported file type"):
-        load_benchmark(tmp_path / "x.csv")
-    with pytest.raises(FileNotFoundError):
-        load_benchmark(tmp_path / "missing.jsonl")
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"problem": "no answer anywhere"}) + "\n")
-    with pytest.raises(ValueError, match="bad.jsonl:1"):
-        load_benchmark(bad)
