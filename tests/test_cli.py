@@ -25,6 +25,9 @@ TINY = ["--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
     (["logic.yaml", "logic-grpo.yaml"], ("rlad_pl.objectives.GRPO", "rollout_is_cap:")),
     (["logic.yaml", "logic-kdrl.yaml"], ("rlad_pl.objectives.KDRL", "kd_coef:", "kd_coef_final:")),
     (["math.yaml"], ("rlad_pl.objectives.TRRD", "alpha:")),
+    (["logic.yaml", "logic-qwen3-vllm-gpu.yaml"],
+     ("student: Qwen/Qwen3-0.6B", "rollout_engine: vllm", "sleep_mode: true",
+      "teacher_dtype: bfloat16", "gradient_checkpointing: true")),
 ])
 def test_print_config_is_complete(configs, objective_keys, capsys):
     with pytest.raises(SystemExit) as done:  # the baselines are overlays of logic.yaml

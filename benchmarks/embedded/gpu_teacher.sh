@@ -20,7 +20,7 @@ run t_path_b128 --config $T --budget 270 --set $BIG $PATHF data.init_args.batch_
 run s_path_800 --config $S --set $PATHF --variance 64
 run s_path_1500 --config $S --set $PATHF trainer.max_steps=1500 trainer.val_check_interval=500 --variance 64
 run s_expl_1000 --config $S --set $EXPL trainer.max_steps=1000 trainer.val_check_interval=500 --variance 64
-(OUT=$OUT/smoke bash benchmarks/gpu_smoke.sh > "$R/smoke.log" 2>&1) &
+(OUT=$OUT/smoke SMOKE_PARTS=train SMOKE_RUNS="default fsdp1 fsdp2" bash benchmarks/gpu_smoke.sh > "$R/smoke.log" 2>&1) &
 sleep 60; nvidia-smi | tee -a "$R/gpu.txt"
 wait
 grep -h "RESULT\|budget_steps" "$R"/*.log

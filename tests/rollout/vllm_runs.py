@@ -2,8 +2,9 @@
 
 ``RolloutRecorder`` (a callback the CLI test names in its config) records every training rollout
 with the student's own log-probs next to vLLM's, and can kill the process at the start of a step.
-Run as a script, ``python tests/rollout/vllm_runs.py ddp OUT`` trains 2 steps under 2-process DDP
-(Lightning starts the second rank) with ``rollout_engine="vllm"`` and writes ``OUT/rank<r>.pt``.
+Run as a script, ``python tests/rollout/vllm_runs.py {ddp,fsdp} OUT`` trains 2 steps under
+2-process DDP or FSDP2 (Lightning starts the second rank; CPU, gloo) with ``rollout_engine="vllm"``
+and writes ``OUT/rank<r>.pt``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from rlad_pl.rollout import sequence_logprobs
 
 
 def param_sum(model: torch.nn.Module) -> float:
-    return float(sum(p.detach().double().sum() for p in model.parameters()))
+    """Sum of all weights; FSDP2's sharded parameters are gathered (a collective)."""
+    full = (p.full_tensor() if hasattr(p, "full_tensor") else p for p in model.parameters())
+    return float(sum(p.detach().double().sum() for p in full))
 
 
 class RolloutRecorder(Callback):
@@ -72,7 +75,9 @@ class RolloutRecorder(Callback):
         pl_module.rollout = recording_rollout
 
 
-def ddp(out: Path) -> None:
+def distributed(mode: str, out: Path) -> None:
+    """2 steps on 2 ranks, one engine per rank (under FSDP2 synced from the gathered student)."""
+    from rlad_pl.distributed import FSDP2Strategy
     from rlad_pl.module import EvaluationSettings
     from rlad_pl.rollout import SamplingSettings
     from rlad_pl.rollout.vllm import VLLMOptions
@@ -85,7 +90,8 @@ def ddp(out: Path) -> None:
                          evaluation=EvaluationSettings(samples=0), drop_zero_variance_groups=False,
                          vllm=VLLMOptions(kv_cache_gib=0.25, max_model_len=512))
     recorder = RolloutRecorder()
-    trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=2, logger=False,
+    strategy = FSDP2Strategy() if mode == "fsdp" else "ddp"
+    trainer = Trainer(accelerator="cpu", devices=2, strategy=strategy, max_steps=2, logger=False,
                       enable_progress_bar=False, enable_model_summary=False,
                       enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
                       default_root_dir=str(out), callbacks=[recorder])
@@ -97,7 +103,7 @@ def ddp(out: Path) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["ddp"])
+    parser.add_argument("mode", choices=["ddp", "fsdp"])
     parser.add_argument("out")
     args = parser.parse_args()
-    ddp(Path(args.out))
+    distributed(args.mode, Path(args.out))
