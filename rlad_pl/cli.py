@@ -613,6 +613,7 @@ def _make_cli_class():
             from lightning.fabric.utilities.exceptions import MisconfigurationException
 
             _check_built_task(getattr(self, "model", None), getattr(self, "datamodule", None))
+            _read_data_first(getattr(self, "datamodule", None), getattr(self, "subcommand", None))
             try:
                 trainer = super().instantiate_trainer(**kwargs)
             except (ValueError, TypeError, MisconfigurationException) as err:
@@ -643,6 +644,17 @@ def _check_task(wanted: str, provided: str) -> None:
     if wanted != provided:
         raise ConfigError(f"model.init_args.task={wanted!r}: the data provides task "
                           f"{provided!r} (data.init_args.task); set it to {provided!r} or null")
+
+
+def _read_data_first(datamodule, stage: str | None) -> None:
+    """Read rlad-pl's datamodules before the Trainer is built: a bad data file or record is then
+    reported as one line before Lightning prints anything, creates the run's log folder or
+    writes its config.yaml (their ``setup`` reads once; the Trainer's call returns at once)."""
+    from rlad_pl.data import PromptDataModule
+    from rlad_pl.sft.data import SFTDataModule
+
+    if isinstance(datamodule, PromptDataModule | SFTDataModule):
+        datamodule.setup(stage)
 
 
 def _use_step_progress_bar(trainer, listed: list) -> None:

@@ -69,6 +69,11 @@ _TRAIN_STREAM, _SHUFFLE_STREAM, _EVAL_STREAM = 1, 2, 3
 #: Every TensorBoard tag this module and its callbacks write (``<...>`` is filled in), with its
 #: meaning. The README's tag table is generated from this dict; tags are a stable interface.
 METRICS: dict[str, str] = {
+    "headline/train_reward": "= train/reward/mean; the headline/ copies open TensorBoard's "
+                             "TIME SERIES (TensorBoardLayout)",
+    "headline/train_accuracy": "= train/accuracy (TensorBoardLayout's headline copy)",
+    "headline/val_accuracy": "= val/accuracy/mean (TensorBoardLayout's headline copy)",
+    "headline/val_pass@<k>": "= val/pass@<k> (TensorBoardLayout's headline copy)",
     "train/reward/mean": "mean task reward R of the step's completions",
     "train/reward/std": "population std of R over the step's completions",
     "train/reward/<component>": "mean of a reward component (K&K: format, answer)",

@@ -21,14 +21,15 @@ BOUND_S = float(os.environ.get("RLAD_TEST_ERROR_BOUND_S", "240"))
 FAST_BOUND_S = float(os.environ.get("RLAD_TEST_FAST_ERROR_BOUND_S", "20"))
 
 
-def run_cli(*args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+def run_cli(*args: str, env: dict | None = None,
+            cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess, float]:
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
                    "HF_HUB_OFFLINE": "1"}
     environment.pop("RLAD_DEBUG", None)
     environment.update(env or {})
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "rlad_pl.cli", *args], capture_output=True,
-                          text=True, env=environment, cwd=ROOT, timeout=600)
+                          text=True, env=environment, cwd=cwd, timeout=600)
     return done, time.perf_counter() - start
 
 
@@ -109,6 +110,32 @@ def test_later_errors_are_one_line(override, fragments):
     done, seconds = run_cli("fit", "--config", CONFIG, *override)
     assert_one_line(done, *fragments)
     assert seconds < BOUND_S, seconds
+
+
+def tree(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*")}
+
+
+def test_errors_leave_checkpoints_and_logs_untouched(tmp_path):
+    """A run folder with a checkpoint and logs: a bad input caught by the pre-flight, one caught
+    while LightningCLI builds the classes and a bad data folder (read before the Trainer
+    starts) write, change and delete nothing there, also with --ckpt_path last."""
+    (tmp_path / "runs" / "logic" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "runs" / "logic" / "checkpoints" / "last.ckpt").write_bytes(b"checkpoint")
+    (tmp_path / "runs" / "logic" / "version_0").mkdir()
+    (tmp_path / "runs" / "logic" / "version_0" / "config.yaml").write_text("seed_everything: 0\n")
+    (tmp_path / "runs" / "logic" / "version_0" / "events.out.tfevents.0").write_bytes(b"events")
+    empty_data = tmp_path / "data"
+    empty_data.mkdir()
+    before = tree(tmp_path)
+    for override in (["--model.init_args.student", "/nonexistent/model"],
+                     ["--trainer.callbacks+=rlad_pl.callbacks.ProgressLog",
+                      "--trainer.callbacks.every_n_steps", "0"],
+                     ["--data.init_args.data_dir", str(empty_data), "--ckpt_path", "last"]):
+        done, _ = run_cli("fit", "--config", CONFIG, *override, cwd=tmp_path)
+        assert_one_line(done)
+        assert tree(tmp_path) == before, (override, set(tree(tmp_path)) ^ set(before))
 
 
 def test_debug_switch_shows_the_traceback():
