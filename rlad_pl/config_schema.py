@@ -280,10 +280,13 @@ def signature(cls: _Class, depth: int = 0) -> _Signature:
             args = item.args
             positional = args.args[1:]  # self
             defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-            params = {a.arg: (a.annotation, d, cls.module) for a, d in zip(positional, defaults, strict=True)}
+            params = {a.arg: (a.annotation, d, cls.module)
+                      for a, d in zip(positional, defaults, strict=True)}
             for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True):
                 params[a.arg] = (a.annotation, d, cls.module)
             return _Signature(params, args.kwarg is not None or args.vararg is not None)
+    if cls.node.keywords or (cls.node.decorator_list and not _is_dataclass(cls)):
+        return _Signature({}, True)  # a metaclass or decorator (attrs, ...) may make __init__
     params: dict = {}
     bases = _bases(cls)
     if any(base is None for base in bases):
