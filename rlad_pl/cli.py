@@ -10,10 +10,12 @@ What the command does before Lightning starts (docs/errors.md):
 - CPU threads: when ``OMP_NUM_THREADS`` is not set it sets ``OMP_NUM_THREADS`` to the CPUs this
   process may use and ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead of spinning),
   before torch is imported. Set ``OMP_NUM_THREADS`` yourself to choose.
-- A pre-flight check of the config files and overrides (:func:`preflight`): files, model /
-  tokenizer / data paths and hub ids (with a fast offline check), the objective's and the
-  optimiser's values. It imports neither Lightning nor transformers, so a bad value is reported
-  in about a second; everything else is checked by LightningCLI and the modules as they are built.
+- A pre-flight check of the config files and overrides (:func:`preflight`): every key, type and
+  class path against the classes' signatures read from source (:mod:`rlad_pl.config_schema`),
+  files, model / tokenizer / data paths and hub ids (with a fast offline check), and the RL
+  module's values (:mod:`rlad_pl.checks`). It imports neither Lightning nor transformers, and
+  torch only for the objective's own checks (last), so a bad input is reported in about a
+  second; what it cannot read is checked by LightningCLI and the modules as they are built.
 - Every configuration error (ours, jsonargparse's, Lightning's ``MisconfigurationException``)
   is printed as one line ``rlad-pl: config error: ...`` with exit status 2 and no traceback;
   ``RLAD_DEBUG=1`` shows the traceback instead.
