@@ -166,8 +166,9 @@ def _merge(base: dict, extra: dict) -> dict:
 def _set_key(config: dict, dotted: str, value, unsure: set[str]) -> None:
     """``--a.b.c value`` into ``config``; inside a ``class_path`` mapping ``init_args`` may be
     left out (``--model.student`` = ``--model.init_args.student``), as jsonargparse allows. A key
-    that goes into a list (``--trainer.callbacks.every_n_steps`` after ``callbacks+=``) is not
-    modelled here: its path goes to ``unsure`` and the config is left as it is."""
+    that goes into a list (``--trainer.callbacks.every_n_steps`` after ``callbacks+=``) or gives
+    a list one item is not modelled here: its path goes to ``unsure`` and the config is left
+    as it is."""
     parts = dotted.split(".")
     node, path = config, []
     for part in parts[:-1]:
@@ -186,8 +187,11 @@ def _set_key(config: dict, dotted: str, value, unsure: set[str]) -> None:
     last = parts[-1]
     if isinstance(node, dict) and "class_path" in node and last not in SPEC_KEYS:
         node = node.setdefault("init_args", {})
+        path.append("init_args")
     old = node.get(last)
-    if isinstance(old, dict) and "class_path" in old and isinstance(value, str):
+    if isinstance(old, list) and not isinstance(value, list):  # jsonargparse may append
+        unsure.add(".".join([*path, last]))
+    elif isinstance(old, dict) and "class_path" in old and isinstance(value, str):
         node[last] = old if old["class_path"] == value else {"class_path": value}
     elif isinstance(old, dict) and isinstance(value, dict):
         node[last] = _merge(old, value)
