@@ -3,7 +3,8 @@
     python benchmarks/tensorboard_screenshots.py --logdir runs/logic --out benchmarks/results
 
 Starts ``tensorboard`` on 127.0.0.1 (a free port), waits until it answers, takes one PNG per
-dashboard (custom scalars, scalars, histograms, hparams, text) and always stops TensorBoard,
+dashboard (``default``: the plain address, what a user sees first, TIME SERIES; custom
+scalars, scalars, histograms, hparams, text, timeseries) and always stops TensorBoard,
 also on errors or Ctrl-C. Needs ``chromium`` (Debian: ``apt-get install chromium``).
 A short run to look at (about a minute on 2 idle cores):
 
@@ -24,7 +25,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-DASHBOARDS = ("custom_scalars", "scalars", "histograms", "hparams", "text", "timeseries")
+#: ``default`` is the address without a dashboard (TensorBoard picks TIME SERIES)
+DASHBOARDS = ("default", "custom_scalars", "scalars", "histograms", "hparams", "text",
+              "timeseries")
 
 
 def free_port() -> int:
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         wait_for_runs(url)
         for board in args.dashboards:
             path = out / f"{args.prefix}_{board}.png"
-            screenshot(browser, f"{url}#{board}", path, args.window_size, args.wait_ms)
+            page = url if board == "default" else f"{url}#{board}"
+            screenshot(browser, page, path, args.window_size, args.wait_ms)
             print(f"wrote {path}")
     finally:
         process.terminate()

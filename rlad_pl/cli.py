@@ -10,10 +10,12 @@ What the command does before Lightning starts (docs/errors.md):
 - CPU threads: when ``OMP_NUM_THREADS`` is not set it sets ``OMP_NUM_THREADS`` to the CPUs this
   process may use and ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead of spinning),
   before torch is imported. Set ``OMP_NUM_THREADS`` yourself to choose.
-- A pre-flight check of the config files and overrides (:func:`preflight`): files, model /
-  tokenizer / data paths and hub ids (with a fast offline check), the objective's and the
-  optimiser's values. It imports neither Lightning nor transformers, so a bad value is reported
-  in about a second; everything else is checked by LightningCLI and the modules as they are built.
+- A pre-flight check of the config files and overrides (:func:`preflight`): every key, type and
+  class path against the classes' signatures read from source (:mod:`rlad_pl.config_schema`),
+  files, model / tokenizer / data paths and hub ids (with a fast offline check), and the RL
+  module's values (:mod:`rlad_pl.checks`). It imports neither Lightning nor transformers, and
+  torch only for the objective's own checks (last), so a bad input is reported in about a
+  second; what it cannot read is checked by LightningCLI and the modules as they are built.
 - Every configuration error (ours, jsonargparse's, Lightning's ``MisconfigurationException``)
   is printed as one line ``rlad-pl: config error: ...`` with exit status 2 and no traceback;
   ``RLAD_DEBUG=1`` shows the traceback instead.
@@ -25,7 +27,6 @@ rlad_pl.cli`` is cheap; ``RLADCLI`` is created on first access.
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 import os
 import re
@@ -34,9 +35,14 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
+from rlad_pl import config_schema
+from rlad_pl.checks import validate_rl_settings
+from rlad_pl.config_schema import SPEC_KEYS
 from rlad_pl.errors import ConfigError
+from rlad_pl.tasks import TASK_ALIASES
 
 DESCRIPTION = (
     "rlad-pl: RL post-training of LLMs with teacher distillation (RLAD/TRRD, GRPO, KDRL, GKD). "
@@ -46,6 +52,8 @@ DESCRIPTION = (
 )
 SUBCOMMANDS = ("fit", "validate", "test")
 RL_MODULE = "rlad_pl.module.RLADModule"
+TRRD_PATH = "rlad_pl.objectives.TRRD"  # the RL module's default objective
+TRAINER = "lightning.pytorch.Trainer"
 DEBUG_ENV = "RLAD_DEBUG"
 
 
@@ -155,26 +163,35 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def _set_key(config: dict, dotted: str, value) -> None:
+def _set_key(config: dict, dotted: str, value, unsure: set[str]) -> None:
     """``--a.b.c value`` into ``config``; inside a ``class_path`` mapping ``init_args`` may be
-    left out (``--model.student`` = ``--model.init_args.student``), as jsonargparse allows."""
+    left out (``--model.student`` = ``--model.init_args.student``), as jsonargparse allows. A key
+    that goes into a list (``--trainer.callbacks.every_n_steps`` after ``callbacks+=``) or gives
+    a list one item is not modelled here: its path goes to ``unsure`` and the config is left
+    as it is."""
     parts = dotted.split(".")
-    node = config
+    node, path = config, []
     for part in parts[:-1]:
-        if isinstance(node, dict) and "class_path" in node and part not in (
-                "class_path", "init_args", "dict_kwargs"):
+        if isinstance(node, dict) and "class_path" in node and part not in SPEC_KEYS:
             node = node.setdefault("init_args", {})
+            path.append("init_args")
+        path.append(part)
         child = node.get(part)
+        if isinstance(child, list):
+            unsure.add(".".join(path))
+            return
         if not isinstance(child, dict):
             child = {}
             node[part] = child
         node = child
     last = parts[-1]
-    if isinstance(node, dict) and "class_path" in node and last not in (
-            "class_path", "init_args", "dict_kwargs"):
+    if isinstance(node, dict) and "class_path" in node and last not in SPEC_KEYS:
         node = node.setdefault("init_args", {})
+        path.append("init_args")
     old = node.get(last)
-    if isinstance(old, dict) and "class_path" in old and isinstance(value, str):
+    if isinstance(old, list) and not isinstance(value, list):  # jsonargparse may append
+        unsure.add(".".join([*path, last]))
+    elif isinstance(old, dict) and "class_path" in old and isinstance(value, str):
         node[last] = old if old["class_path"] == value else {"class_path": value}
     elif isinstance(old, dict) and isinstance(value, dict):
         node[last] = _merge(old, value)
@@ -189,13 +206,15 @@ def _parse_value(text: str):
         return text
 
 
-def collect_config(args: list[str]) -> dict | None:
+def collect_config(args: list[str]) -> tuple[dict, frozenset[str]] | None:
     """The config as jsonargparse will see it, from ``--config`` files and ``--key value``
-    overrides in command-line order; ``None`` when the command is not a plain run (help,
+    overrides in command-line order, and the keys whose values it cannot model exactly (list
+    appends ``+=`` and keys into lists); ``None`` when the command is not a plain run (help,
     print_config, an unknown form)."""
     if not args or args[0] not in SUBCOMMANDS:
         return None
     config: dict = {}
+    unsure: set[str] = set()
     rest = args[1:]
     i = 0
     while i < len(rest):
@@ -208,6 +227,8 @@ def collect_config(args: list[str]) -> dict | None:
             else:
                 return None
         key, eq, value = arg[2:].partition("=")
+        if key == "help" or key.endswith(".help"):  # --model.help CLASS: jsonargparse's help
+            return None
         if not eq:
             if i + 1 >= len(rest) or rest[i + 1].startswith("--"):
                 i += 1  # a flag without value: leave it to jsonargparse
@@ -217,9 +238,23 @@ def collect_config(args: list[str]) -> dict | None:
         i += 1
         if key == "config":
             config = _merge(config, _load_config_file(value))
-        elif "+" not in key and key:
-            _set_key(config, key, _parse_value(value))
-    return config
+        elif "+" in key:
+            unsure.add(_normal_key(config, key.replace("+", "")))
+        elif key:
+            _set_key(config, key, _parse_value(value), unsure)
+    return config, frozenset(unsure)
+
+
+def _normal_key(config: dict, dotted: str) -> str:
+    """``dotted`` with ``init_args`` where jsonargparse lets it be left out."""
+    node, path = config, []
+    for part in dotted.split("."):
+        if isinstance(node, dict) and "class_path" in node and part not in SPEC_KEYS:
+            node = node.get("init_args") or {}
+            path.append("init_args")
+        path.append(part)
+        node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(path)
 
 
 def _embedded_names() -> list[str]:
@@ -312,28 +347,6 @@ def _class_and_args(node) -> tuple[str | None, dict]:
     return None, {}
 
 
-def _coerce(cls, args: dict) -> dict:
-    """Ints and numeric strings such as ``2e-5`` (YAML 1.1 reads that as a string) for float
-    parameters become floats, as jsonargparse converts them."""
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return args
-    out = {}
-    for name, value in args.items():
-        annotation = str(params[name].annotation) if name in params else ""
-        if "float" in annotation and "int" not in annotation:
-            if isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            elif isinstance(value, str):
-                try:
-                    value = float(value)
-                except ValueError:
-                    pass  # not a number: LightningCLI names the key and the expected type
-        out[name] = value
-    return out
-
-
 def _build(class_path: str, args: dict):
     """An instance of ``class_path`` from plain ``args``, or ``None`` when it cannot be built
     here (then LightningCLI reports the problem)."""
@@ -342,31 +355,104 @@ def _build(class_path: str, args: dict):
         return None
     try:
         cls = getattr(importlib.import_module(module_name), name)
-        return cls(**_coerce(cls, args))
+        return cls(**config_schema.coerce(class_path, args))
     except ConfigError:
         raise
     except Exception:
         return None
 
 
+def check_schema(config: dict, subcommand: str, unsure: frozenset[str] = frozenset()) -> None:
+    """Keys, types and class paths of ``config`` against the signatures of its classes (the
+    model's, the data's, the Trainer's and every ``class_path`` below them), read from source
+    without importing them (:mod:`rlad_pl.config_schema`); ``unsure``: keys not modelled."""
+    top = {"config", "print_config", "seed_everything", "trainer", "model", "data", "optimizer",
+           "lr_scheduler"}
+    accepted = config_schema.method_parameters(TRAINER, subcommand)
+    if accepted is not None:
+        keys = sorted(top | accepted - {"model", "datamodule", "dataloaders",
+                                        "train_dataloaders", "val_dataloaders"})
+        for key, value in config.items():
+            if key not in keys and key not in unsure:
+                raise ConfigError(f"{key}={value!r}: not a key of `rlad-pl {subcommand}`; the "
+                                  f"keys are {', '.join(keys)}")
+    for group in ("model", "data"):
+        spec = config.get(group)
+        if isinstance(spec, dict) and group not in unsure:
+            config_schema.check_class_spec(group, spec, unsure)
+    trainer = config.get("trainer")
+    if isinstance(trainer, dict) and "trainer" not in unsure:
+        config_schema.check_class("trainer", TRAINER, trainer, unsure)
+
+
+def _settings(class_path: str, given: dict) -> SimpleNamespace:
+    """A class's literal defaults updated with ``given``, numbers as jsonargparse converts
+    them, as attributes (for the value checks without the class)."""
+    return SimpleNamespace(**config_schema.coerce(
+        class_path, {**config_schema.class_defaults(class_path), **given}))
+
+
+def _check_rl_values(model_args: dict, objective_path: str, objective=None) -> None:
+    """The RL module's value checks (:mod:`rlad_pl.checks`) on the config. Without the built
+    ``objective`` its needs are read from the class's source where they are constants, else
+    taken as the least it can need (no teacher, one sample per prompt)."""
+    from rlad_pl.optim import Optimization
+
+    needs = {}
+    for name in ("needs_teacher", "uses_reward"):
+        value = (getattr(objective, name, False) if objective is not None
+                 else config_schema.class_attribute(objective_path, name))
+        needs[name] = value if isinstance(value, bool) else False
+    defaults = config_schema.class_defaults(RL_MODULE)
+    parts = {}
+    for name, class_path in (("sampling", "rlad_pl.rollout.base.SamplingSettings"),
+                             ("evaluation", "rlad_pl.module.EvaluationSettings"),
+                             ("optimization", "rlad_pl.optim.Optimization")):
+        given = model_args.get(name)
+        base = defaults.get(name)
+        if not isinstance(base, dict) or not isinstance(given, dict | None):
+            return  # not readable here: left to the module
+        parts[name] = _settings(class_path, {**base, **(given or {})})
+    try:
+        optimization = Optimization(**vars(parts["optimization"]))
+        validate_rl_settings(
+            _settings(RL_MODULE, model_args), parts["sampling"], parts["evaluation"],
+            optimization, objective=objective_path.rpartition(".")[2], **needs)
+    except (TypeError, AttributeError):  # a value of an unexpected type: left to the module
+        return
+
+
+def _check_task_names(model_args: dict, data_path: str | None, data_args: dict) -> None:
+    """``model.init_args.task`` against the task the data provides, both given by name."""
+    wanted = model_args.get("task")
+    provided = data_args.get("task", config_schema.class_defaults(data_path or "").get("task"))
+    if isinstance(wanted, str) and isinstance(provided, str):
+        _check_task(wanted, TASK_ALIASES.get(provided, provided))
+
+
 def preflight(args: list[str]) -> None:
     """Checks that need no model, no Lightning and no transformers; raises :class:`ConfigError`.
 
-    Runs before the heavy imports so that the common mistakes (a missing file or folder, a hub
-    id without network, a bad objective or optimiser value) are reported in about a second.
-    Anything it cannot interpret is left to LightningCLI (never a false alarm). Sets
+    Runs before the heavy imports so that the common mistakes (an unknown key, a wrong type, a
+    class that does not exist, a missing file or folder, a hub id without network, a bad value)
+    are reported in about a second. Anything it cannot interpret is left to LightningCLI (never
+    a false alarm). Only the objective's own checks import torch, and they run last. Sets
     ``HF_HUB_OFFLINE=1`` when the hub is unreachable but every hub id is in the local cache,
     so loading does not wait for retries.
     """
-    config = collect_config(args)
-    if config is None:
+    collected = collect_config(args)
+    if collected is None:
         return
+    config, unsure = collected
+    _check_trainer(config.get("trainer"))
+    check_schema(config, args[0], unsure)
     hub_ids: list[tuple[str, str]] = []
     model_path, model_args = _class_and_args(config.get("model"))
     data_path, data_args = _class_and_args(config.get("data"))
     rl_module = model_path == RL_MODULE
     obj_path, obj_args = _class_and_args(model_args.get("objective")) if rl_module else (None, {})
-    # 1. files and folders (no import at all)
+    obj_path = obj_path if isinstance(obj_path, str) else TRRD_PATH
+    # 1. files and folders
     if rl_module:
         refs = ["student", "teacher"] + (["reference"] if _positive(model_args.get("beta")) else [])
         if _teacher_unused(obj_path, obj_args) or str(model_args.get("teacher")).startswith(
@@ -389,8 +475,11 @@ def preflight(args: list[str]) -> None:
         raise ConfigError(f"data.init_args.data_dir={data_dir!r}: {what}; expected a folder with "
                           "train/ and test/ JSONL files (rlad-pl generate-kk --out DIR writes "
                           "one) or null for the generated stream")
-    _check_trainer(config.get("trainer"))
-    # 2. hub ids: one connection attempt, bounded in time
+    # 2. values that need no objective (no import of torch)
+    if rl_module:
+        _check_rl_values(model_args, obj_path)
+        _check_task_names(model_args, data_path, data_args)
+    # 3. hub ids: one connection attempt, bounded in time
     if hub_ids:
         reason = hub_unreachable()
         uncached = [(key, hub) for key, hub in hub_ids if not hub_cache_has(hub)]
@@ -401,25 +490,11 @@ def preflight(args: list[str]) -> None:
                               "(huggingface-cli download) or give a local folder")
         if reason is not None:
             os.environ["HF_HUB_OFFLINE"] = "1"  # all cached: load without network retries
-    # 3. values of the optimiser (no import) and of the objective (imports torch)
-    optimization = model_args.get("optimization") if rl_module else None
-    if isinstance(optimization, dict):
-        _validate(_build("rlad_pl.optim.Optimization", optimization))
-    if rl_module and obj_path:
-        _validate(_build(obj_path, obj_args))
-
-
-def _validate(built) -> None:
-    """``built.validate()`` when it has one; a value of the wrong type (``lr: abc``) is left to
-    LightningCLI, which names the key and the expected type."""
-    validate = getattr(built, "validate", None)
-    if callable(validate):
-        try:
-            validate()
-        except ConfigError:
-            raise
-        except (TypeError, ValueError):
-            pass
+    # 4. the objective's own checks, then what depends on it (imports torch)
+    if rl_module:
+        objective = _build(obj_path, obj_args)
+        if objective is not None:
+            _check_rl_values(model_args, obj_path, objective)
 
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu", "xla", "hpu")
@@ -543,7 +618,8 @@ def _make_cli_class():
             configuration errors: nothing has run yet."""
             from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-            _check_task(getattr(self, "model", None), getattr(self, "datamodule", None))
+            _check_built_task(getattr(self, "model", None), getattr(self, "datamodule", None))
+            _read_data_first(getattr(self, "datamodule", None), getattr(self, "subcommand", None))
             try:
                 trainer = super().instantiate_trainer(**kwargs)
             except (ValueError, TypeError, MisconfigurationException) as err:
@@ -559,16 +635,32 @@ def _make_cli_class():
     return RLADCLI
 
 
-def _check_task(model, datamodule) -> None:
+def _check_built_task(model, datamodule) -> None:
     """The model's ``task`` against the data's, before the Trainer starts printing (the
     module checks it again in ``setup``)."""
     hparams = getattr(model, "hparams", None)
     wanted = hparams.get("task") if hasattr(hparams, "get") else None
     data_task = getattr(datamodule, "task", None)
     name = data_task if isinstance(data_task, str) else getattr(data_task, "name", None)
-    if isinstance(wanted, str) and isinstance(name, str) and wanted != name:
-        raise ConfigError(f"model.init_args.task={wanted!r}: the data provides task {name!r} "
-                          f"(data.init_args.task); set it to {name!r} or null")
+    if isinstance(wanted, str) and isinstance(name, str):
+        _check_task(wanted, name)
+
+
+def _check_task(wanted: str, provided: str) -> None:
+    if wanted != provided:
+        raise ConfigError(f"model.init_args.task={wanted!r}: the data provides task "
+                          f"{provided!r} (data.init_args.task); set it to {provided!r} or null")
+
+
+def _read_data_first(datamodule, stage: str | None) -> None:
+    """Read rlad-pl's datamodules before the Trainer is built: a bad data file or record is then
+    reported as one line before Lightning prints anything, creates the run's log folder or
+    writes its config.yaml (their ``setup`` reads once; the Trainer's call returns at once)."""
+    from rlad_pl.data import PromptDataModule
+    from rlad_pl.sft.data import SFTDataModule
+
+    if isinstance(datamodule, PromptDataModule | SFTDataModule):
+        datamodule.setup(stage)
 
 
 def _use_step_progress_bar(trainer, listed: list) -> None:

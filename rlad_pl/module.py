@@ -21,6 +21,8 @@ import torch
 from lightning.pytorch import LightningModule
 
 from rlad_pl.callbacks.teacher_cache import TeacherLogprobCache
+from rlad_pl.checks import require as _require
+from rlad_pl.checks import validate_rl_settings
 from rlad_pl.distributed import (
     clip_grad_norm,
     gathered,
@@ -67,6 +69,11 @@ _TRAIN_STREAM, _SHUFFLE_STREAM, _EVAL_STREAM = 1, 2, 3
 #: Every TensorBoard tag this module and its callbacks write (``<...>`` is filled in), with its
 #: meaning. The README's tag table is generated from this dict; tags are a stable interface.
 METRICS: dict[str, str] = {
+    "headline/train_reward": "= train/reward/mean; the headline/ copies open TensorBoard's "
+                             "TIME SERIES (TensorBoardLayout)",
+    "headline/train_accuracy": "= train/accuracy (TensorBoardLayout's headline copy)",
+    "headline/val_accuracy": "= val/accuracy/mean (TensorBoardLayout's headline copy)",
+    "headline/val_pass@<k>": "= val/pass@<k> (TensorBoardLayout's headline copy)",
     "train/reward/mean": "mean task reward R of the step's completions",
     "train/reward/std": "population std of R over the step's completions",
     "train/reward/<component>": "mean of a reward component (K&K: format, answer)",
@@ -138,7 +145,6 @@ METRICS: dict[str, str] = {
 }
 
 
-
 @dataclass(frozen=True)
 class EvaluationSettings:
     """Validation / test decoding (the paper's protocol: greedy, and ``samples`` at T 0.6,
@@ -157,23 +163,6 @@ class EvaluationSettings:
     temperature: float = 0.6
     top_p: float = 0.95
     max_new_tokens: int | None = None
-
-
-def _require(ok: bool, key: str, value, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"model.init_args.{key}={value!r}: {allowed}")
-
-
-def validate_sampling(sampling: SamplingSettings, key: str, *, min_samples: int = 1) -> None:
-    """One-line :class:`ConfigError` for a bad sampling setting (``key``: its config group)."""
-    _require(sampling.num_samples >= min_samples, f"{key}.num_samples", sampling.num_samples,
-             f"must be an integer >= {min_samples}" + (
-                 " (group-relative advantages need two completions per prompt)"
-                 if min_samples > 1 else ""))
-    _require(sampling.temperature > 0, f"{key}.temperature", sampling.temperature, "must be > 0")
-    _require(0 < sampling.top_p <= 1, f"{key}.top_p", sampling.top_p, "must lie in (0, 1]")
-    _require(sampling.max_new_tokens >= 1, f"{key}.max_new_tokens", sampling.max_new_tokens,
-             "must be >= 1")
 
 
 class RLADModule(LightningModule):
@@ -322,31 +311,12 @@ class RLADModule(LightningModule):
 
     def validate(self) -> None:
         """Check the settings before anything is loaded; raise a one-line :class:`ConfigError`."""
-        h, objective = self.hparams, self.objective
+        objective = self.objective
         _require(isinstance(objective, Objective), "objective", objective,
                  "must be an rlad_pl.objectives.Objective (TRRD, GRPO, KDRL, GKD or a subclass)")
-        _require(not (self.needs_teacher and h.teacher is None), "teacher", h.teacher,
-                 f"objective {type(objective).__name__} needs a teacher (HF id, local path or "
-                 "embedded name such as tiny-kk-teacher); GRPO (or TRRD with alpha 1) trains "
-                 "without one")
-        validate_sampling(self.sampling, "sampling", min_samples=2 if objective.uses_reward else 1)
-        self.optimization.validate()
-        e = self.evaluation
-        _require(e.samples >= 0, "evaluation.samples", e.samples, "must be >= 0")
-        _require(e.greedy or e.samples > 0, "evaluation.greedy", e.greedy,
-                 "evaluation needs greedy true or samples > 0")
-        _require(e.temperature > 0, "evaluation.temperature", e.temperature, "must be > 0")
-        _require(0 < e.top_p <= 1, "evaluation.top_p", e.top_p, "must lie in (0, 1]")
-        _require(e.max_new_tokens is None or e.max_new_tokens >= 1, "evaluation.max_new_tokens",
-                 e.max_new_tokens, "must be >= 1 or null (= sampling.max_new_tokens)")
-        _require(h.beta >= 0, "beta", h.beta, "must be >= 0 (0 = no reference model)")
-        _require(h.ppo_epochs >= 1, "ppo_epochs", h.ppo_epochs, "must be >= 1")
-        _require(h.minibatch_size is None or h.minibatch_size >= 1, "minibatch_size",
-                 h.minibatch_size, "must be >= 1 or null (whole rollout)")
-        _require(h.micro_batch_size is None or h.micro_batch_size >= 1, "micro_batch_size",
-                 h.micro_batch_size, "must be >= 1 or null (whole minibatch)")
-        _require(h.logprob_micro_batch_size >= 1, "logprob_micro_batch_size",
-                 h.logprob_micro_batch_size, "must be >= 1")
+        validate_rl_settings(self.hparams, self.sampling, self.evaluation, self.optimization,
+                             objective=type(objective).__name__,
+                             needs_teacher=self.needs_teacher, uses_reward=objective.uses_reward)
 
     # ----------------------------------------------------------------- what the method needs
     @property

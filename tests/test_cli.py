@@ -8,7 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from transformers import AutoModelForCausalLM
 
-from rlad_pl.cli import main
+from rlad_pl.cli import main, preflight
 from rlad_pl.module import METRICS
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -29,7 +29,7 @@ TINY = ["--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
      ("student: Qwen/Qwen3-0.6B", "rollout_engine: vllm", "sleep_mode: true",
       "teacher_dtype: bfloat16", "gradient_checkpointing: true")),
 ])
-def test_print_config_is_complete(configs, objective_keys, capsys):
+def test_print_config_is_complete(configs, objective_keys, capsys, tmp_path):
     with pytest.raises(SystemExit) as done:  # the baselines are overlays of logic.yaml
         main(["fit", *(a for c in configs for a in ("--config", str(CONFIGS / c))),
               "--print_config"])
@@ -40,6 +40,9 @@ def test_print_config_is_complete(configs, objective_keys, capsys):
                 "class_path: rlad_pl.data.PromptDataModule", "prompts_per_step:", "max_steps:",
                 *objective_keys):
         assert key in printed, key
+    resolved = tmp_path / "resolved.yaml"  # every key with its default: the pre-flight accepts it
+    resolved.write_text(printed)
+    preflight(["fit", "--config", str(resolved)])
 
 
 def scalar_tags(log_dir: Path) -> set[str]:

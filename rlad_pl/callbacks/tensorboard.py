@@ -8,6 +8,10 @@ With a :class:`~lightning.pytorch.loggers.TensorBoardLogger` (the configs' logge
   each method's own diagnostics), 3 the policy update, 4 the rollouts, 5 throughput;
 - attaches each tag's description from :data:`rlad_pl.module.METRICS` to its first value, so
   the SCALARS cards and TIME SERIES show what a curve means;
+- writes the headline again under ``headline/`` (:data:`HEADLINE_COPIES`): TIME SERIES, the
+  dashboard TensorBoard opens on, sorts tag groups by name and expands only the first two, and
+  ``headline`` sorts before the run's other groups (``hist``, ``teacher``, ``time``, ``train``,
+  ``val``), so its first screen is train reward, train and val accuracy and pass@k;
 - every ``histogram_every_n_steps`` optimizer steps writes histograms of the module's
   ``last_histograms`` (student - teacher log-ratio and policy ratio on real tokens,
   completion lengths, rewards) under ``hist/...``;
@@ -68,6 +72,23 @@ LAYOUT: dict[str, dict[str, list[str]]] = {
         "teacher cache hit rate": _exact("teacher/cache_hit_rate"),
     },
 }
+
+
+#: the headline tags and their copies under ``headline/`` (module docstring)
+HEADLINE_COPIES: dict[str, str] = {
+    r"train/reward/mean": "headline/train_reward",
+    r"train/accuracy": "headline/train_accuracy",
+    r"val/accuracy/mean": "headline/val_accuracy",
+    r"val/pass@(\d+)": r"headline/val_pass@\1",
+}
+
+
+def headline_copy(tag: str) -> str | None:
+    """The ``headline/`` tag a headline tag is copied to (``None`` for other tags)."""
+    for pattern, copy in HEADLINE_COPIES.items():
+        if re.fullmatch(pattern, tag):
+            return re.sub(pattern, copy, tag)
+    return None
 
 
 def describe(tag: str, table: dict[str, str] | None = None) -> str | None:
@@ -160,20 +181,23 @@ class TensorBoardLayout(Callback):
         original = writer.add_scalar
         described = self._described
 
-        def add_scalar(tag, scalar_value, global_step=None, walltime=None, new_style=False,
-                       double_precision=False):
+        def write(tag, scalar_value, global_step, walltime, new_style, double_precision):
             text = None if tag in described else describe(tag)
             described.add(tag)
             if text is None:
-                return original(tag, scalar_value, global_step, walltime, new_style,
-                                double_precision)
+                original(tag, scalar_value, global_step, walltime, new_style, double_precision)
+                return
             summary = scalar(tag, scalar_value, new_style=new_style,
                              double_precision=double_precision)
             metadata = summary.value[0].metadata
             metadata.plugin_data.plugin_name = "scalars"  # as TensorBoard's own scalars
             metadata.summary_description = text
             writer._get_file_writer().add_summary(summary, global_step, walltime)
-            return None
+
+        def add_scalar(tag, scalar_value, global_step=None, walltime=None, new_style=False,
+                       double_precision=False):
+            for name in filter(None, (tag, headline_copy(tag))):
+                write(name, scalar_value, global_step, walltime, new_style, double_precision)
 
         writer.add_scalar = add_scalar
         writer._rlad_described = True

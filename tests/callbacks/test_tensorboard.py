@@ -8,7 +8,13 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-from rlad_pl.callbacks.tensorboard import LAYOUT, TensorBoardLayout, describe, flat_hparams
+from rlad_pl.callbacks.tensorboard import (
+    LAYOUT,
+    TensorBoardLayout,
+    describe,
+    flat_hparams,
+    headline_copy,
+)
 from rlad_pl.module import METRICS
 
 
@@ -29,6 +35,20 @@ def test_headline_has_reward_accuracy_and_pass_at_k():
     headline = [p for patterns in next(iter(LAYOUT.values())).values() for p in patterns]
     for tag in ("train/reward/mean", "train/accuracy", "val/accuracy/mean", "val/pass@4"):
         assert any(re.search(p, tag) for p in headline), tag
+
+
+def test_headline_copies_open_time_series():
+    """TIME SERIES sorts tag groups (the text before the first /) by name and expands the first
+    two: the headline copies must form the first group of every documented tag (histograms
+    included), and each copy is documented."""
+    tags = concrete_tags() | {"hist/train/reward", "hist/train/ratio"}
+    copies = {tag: headline_copy(tag) for tag in tags if headline_copy(tag)}
+    assert set(copies) == {"train/reward/mean", "train/accuracy", "val/accuracy/mean",
+                           "val/pass@4"}
+    assert all(copy in tags for copy in copies.values())  # documented in METRICS
+    groups = sorted({tag.split("/", 1)[0] for tag in tags if not tag.startswith("samples/")})
+    assert groups[0] == "headline" and not any(g[0].isdigit() for g in groups), groups
+    assert headline_copy("val/pass@4/people3") is None  # per-subset tags are not copied
 
 
 def test_shared_teacher_tag_is_documented():
@@ -72,6 +92,9 @@ def test_descriptions_histograms_and_hparams_reach_the_event_file(tmp_path, monk
     events = EventAccumulator(logger.log_dir)
     events.Reload()
     assert [e.value for e in events.Scalars("train/reward/mean")] == [0.5, 0.699999988079071]
+    assert [(e.step, e.value) for e in events.Scalars("headline/train_reward")] == \
+        [(e.step, e.value) for e in events.Scalars("train/reward/mean")]
+    assert [e.value for e in events.Scalars("headline/val_accuracy")] == [0.4000000059604645]
     assert events.SummaryMetadata("train/reward/mean").summary_description == \
         METRICS["train/reward/mean"]
     assert [h.step for h in events.Histograms("hist/train/reward")] == [10]
