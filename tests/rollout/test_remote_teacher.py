@@ -497,6 +497,18 @@ def test_vllm_scores_equal_local_teacher(vllm_server, teacher, rollout):
 
 
 @needs_vllm
+def test_vllm_overlap_scores_equal_scores_collected_after_generation(vllm_server, teacher,
+                                                                      tokenizer, student,
+                                                                      prompts):
+    overlapped = remote_cache(vllm_server, sequences_per_request=4, concurrency=4)
+    rollout = generate(tokenizer, student, prompts, overlapped.overlap_listener())
+    lT = overlapped.logprobs(None, rollout, micro_batch_size=4)
+    collected = remote_cache(vllm_server, sequences_per_request=4, concurrency=4, overlap=False)
+    assert torch.equal(lT, collected.logprobs(None, rollout, micro_batch_size=4))
+    assert_same_lT(lT, local_lT(teacher, rollout), rollout, atol=1e-4)
+
+
+@needs_vllm
 def test_vllm_fit_three_steps_equals_local_teacher(vllm_server, tmp_path, monkeypatch):
     """`rlad-pl fit` with the server as teacher logs the same teacher log-ratio as with the
     local teacher at the same seed (float noise apart)."""
