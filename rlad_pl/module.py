@@ -46,6 +46,7 @@ from rlad_pl.objectives.tokens import masked_mean
 from rlad_pl.objectives.trrd import trrd_log_ratio
 from rlad_pl.optim import Optimization
 from rlad_pl.rollout import (
+    GroupDone,
     HFGenerateEngine,
     KVDecodeEngine,
     Rollout,
@@ -118,12 +119,17 @@ METRICS: dict[str, str] = {
                            "non-finite",
     "time/rollout_s": "seconds generating the step's completions",
     "time/old_logp_s": "seconds for l_old (only with ppo_epochs > 1 or minibatches)",
-    "time/teacher_s": "seconds for teacher log-probs l_T",
+    "time/teacher_s": "seconds for teacher log-probs l_T (teacher server with overlap: the wait "
+                      "once the step asks for them; answers that came during the rollout are "
+                      "not in it)",
     "time/reference_s": "seconds for reference log-probs l_ref",
     "time/update_s": "seconds in forward/backward/optimizer steps",
     "time/step_s": "seconds of the whole training step",
     "time/tokens_per_s": "generated tokens per second of the whole step",
     "teacher/cache_hit_rate": "fraction of rollout sequences served by deduplication",
+    "teacher/overlap_frac": "teacher server with overlap: share of the distinct sequences the "
+                            "server had answered (during the rollout) when the step asked for "
+                            "l_T; 0 for a local teacher or without overlap",
     "val/accuracy/<subset>": "greedy accuracy on a validation subset (K&K: people3, ...); "
                              "with one subset only the mean is written (Evaluation subset_tags)",
     "val/accuracy/mean": "mean of val/accuracy/<subset> over subsets (the paper's Avg)",
@@ -407,8 +413,10 @@ class RLADModule(LightningModule):
         times = PhaseTimes()
         with times("step"):
             # 1. Rollout: G completions per prompt from the student as it is now (pi_old).
+            # A teacher server may start scoring each prompt's group as soon as it is complete.
             with times("rollout"), self._seeded(_TRAIN_STREAM, self.rollouts_done):
-                rollout = self.rollout(batch, self.sampling)
+                rollout = self.rollout(batch, self.sampling,
+                                       on_group_done=self._teacher_overlap())
 
             # 2. Score every completion with the task's verifiable reward.
             scores = self.score(rollout, [r for r in batch["records"] for _ in range(G)])
@@ -562,9 +570,13 @@ class RLADModule(LightningModule):
         self.engine_stale = self.engine_stale or apply
 
     # ------------------------------------------------------------------ building blocks
-    def rollout(self, batch: dict, sampling: SamplingSettings) -> Rollout:
+    def rollout(self, batch: dict, sampling: SamplingSettings,
+                on_group_done: GroupDone | None = None) -> Rollout:
         """Sample (``temperature > 0``) or decode greedily, student in eval mode, no grad; an
-        engine with its own copy of the weights gets the current ones first."""
+        engine with its own copy of the weights gets the current ones first.
+        ``on_group_done``: see :data:`~rlad_pl.rollout.GroupDone` (only for engines with
+        ``reports_finished_groups``)."""
+        listener = {} if on_group_done is None else {"on_group_done": on_group_done}
         was_training = self.student.training
         self.student.eval()
         try:
@@ -573,9 +585,17 @@ class RLADModule(LightningModule):
                     self.engine.update_weights(student)
                     self.engine_stale = False
                 return self.engine.generate(student, batch["input_ids"], batch["attention_mask"],
-                                            sampling)
+                                            sampling, **listener)
         finally:
             self.student.train(was_training)
+
+    def _teacher_overlap(self) -> GroupDone | None:
+        """The teacher cache's listener for finished prompt groups, when the engine reports
+        them (``kv_decode``) and a teacher server scores them during the rollout."""
+        if self.teacher_cache is None or not getattr(self.engine, "reports_finished_groups",
+                                                     False):
+            return None
+        return self.teacher_cache.overlap_listener()
 
     def score(self, rollout: Rollout, records: list[dict]) -> list[dict]:
         """The task's reward of each completion (``records`` aligned with the rollout rows)."""
@@ -692,6 +712,7 @@ class RLADModule(LightningModule):
         values["time/tokens_per_s"] = rollout.num_tokens / max(times["step"], 1e-9)
         if self.teacher_cache is not None and "teacher" in times:
             values["teacher/cache_hit_rate"] = self.teacher_cache.last_hit_rate
+            values["teacher/overlap_frac"] = self.teacher_cache.last_overlap_share
         values = {k: torch.as_tensor(v, dtype=torch.float32).cpu() for k, v in values.items()}
         # x-axis of every view = optimizer steps done (as validation, samples, checkpoints)
         values["step"] = torch.tensor(float(self.global_step))

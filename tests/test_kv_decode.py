@@ -146,6 +146,39 @@ def test_rollout_fields_and_seed(model):
     assert a.texts[0] == " ".join(str(int(t)) for t in ids[0][mask[0]] if t != EOS)
 
 
+@pytest.mark.parametrize("compact_fraction", [1e-9, 0.25, 2.0])
+def test_finished_groups_are_reported_the_step_they_end(model, compact_fraction):
+    """``on_group_done`` gets every prompt's group once, right after the forward that produced
+    its last token (truncated groups when decoding ends), as the rollout's rows up to then; the
+    rollout itself (same seed) is the one decoded without a listener."""
+    G = 2
+    recorder = Recorder(model)
+    reports = []
+
+    def on_group_done(group, sequences, attention_mask):
+        reports.append((group, len(recorder.logits), sequences, attention_mask))
+
+    engine = KVDecodeEngine(TextTokenizer(), compact_fraction)
+    ids, mask = prompts()
+    torch.manual_seed(2)  # a seed with a group that ends early for every compact_fraction
+    rollout = engine.generate(recorder, ids, mask, SamplingSettings(
+        num_samples=G, temperature=1.0, max_new_tokens=24), on_group_done=on_group_done)
+    plain = run(KVDecodeEngine(TextTokenizer(), compact_fraction), model, G, max_new_tokens=24,
+                temperature=1.0, seed=2)
+    assert torch.equal(rollout.sequences, plain.sequences)
+    ends = rollout.completion_mask.sum(-1).view(-1, G).max(-1).values  # tokens of the longest
+    assert sorted(g for g, *_ in reports) == list(range(len(ids)))
+    assert int(ends.min()) < 24 and rollout.truncated.any()  # one group ends early
+    assert [forwards for _, forwards, *_ in reports] == sorted(ends.tolist())
+    for group, forwards, sequences, attention_mask in reports:
+        assert forwards == int(ends[group])  # reported right after its last token was drawn
+        rows = slice(group * G, (group + 1) * G)
+        width = sequences.shape[1]
+        assert torch.equal(sequences, rollout.sequences[rows, :width])
+        assert torch.equal(attention_mask, rollout.attention_mask[rows, :width])
+        assert not rollout.attention_mask[rows, width:].any()  # only padding after it
+
+
 @pytest.mark.parametrize("top_p", [0.3, 0.9, 0.99])
 def test_nucleus_filter_matches_hf_top_p(top_p):
     torch.manual_seed(0)

@@ -13,7 +13,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from rlad_pl.distributed import gathered, max_over_ranks
 from rlad_pl.errors import ConfigError
-from rlad_pl.rollout import Rollout, micro_batched_logprobs, shared_prompt_logprobs
+from rlad_pl.rollout import (
+    GroupDone,
+    Rollout,
+    micro_batched_logprobs,
+    shared_prompt_logprobs,
+)
 from rlad_pl.rollout.remote_teacher import (
     RemoteTeacher,
     TeacherServer,
@@ -49,10 +54,19 @@ class TeacherLogprobCache(Callback):
     ``teacher-server-down.ckpt`` in the trainer's root folder), so ``--ckpt_path last`` repeats
     the failed step once the server is back.
 
+    Overlap: with a server and a rollout engine that reports finished prompt groups
+    (``kv_decode``), the module passes :meth:`overlap_listener` to the engine, so each group's
+    sequences go to the server the moment they are complete, while the rest of the rollout still
+    decodes; :meth:`logprobs` then only collects (and sends what is left). The scores are the
+    same, they arrive earlier: ``time/teacher_s`` is then the wait for them once the step asks
+    (after generation and reward scoring), and ``teacher/overlap_frac`` the share of distinct
+    sequences already answered at that moment. ``model.teacher_server.overlap: false`` turns it
+    off.
+
     Args:
         micro_batch_size: sequences per local teacher forward (``None``: the module's
             ``logprob_micro_batch_size``).
-        dedup: score identical sequences once.
+        dedup: score identical sequences once (a teacher server's client always does).
         share_prompts: local teacher: prefill each prompt once for its completions (``False``:
             every sequence runs in full, as plain forwards; for comparisons).
     """
@@ -69,6 +83,7 @@ class TeacherLogprobCache(Callback):
         self._teacher_logp: torch.Tensor | None = None
         self.last_seconds = 0.0
         self.last_hit_rate = 0.0
+        self.last_overlap_share = 0.0
         self.calls = 0
 
     # ------------------------------------------------------------------------ the server
@@ -102,6 +117,15 @@ class TeacherLogprobCache(Callback):
             self.remote.close()
 
     # ------------------------------------------------------------------------- scoring
+    def overlap_listener(self) -> GroupDone | None:
+        """For the rollout engine's ``on_group_done``: sends each finished prompt group to the
+        teacher server at once. ``None`` without a server or with ``overlap`` off (a local
+        teacher would compete with generation for the same device)."""
+        if self.remote is None or not self.remote.options.overlap:
+            return None
+        remote = self.remote
+        return lambda group, sequences, attention_mask: remote.send(sequences, attention_mask)
+
     def logprobs(self, teacher: torch.nn.Module | None, rollout: Rollout, *,
                  micro_batch_size: int, chunk_size: int | None = None) -> torch.Tensor:
         """``l_T [N, C]`` for ``rollout`` (computed on the first call for that rollout).
@@ -129,6 +153,7 @@ class TeacherLogprobCache(Callback):
         self._rollout_id = id(rollout)
         self.last_seconds = time.perf_counter() - start
         self.last_hit_rate = 1.0 - len(rows) / max(sequences.shape[0], 1)  # 0 rows: a rank idle
+        self.last_overlap_share = self.remote.last_early_share if self.remote else 0.0
         self.calls += 1
         return self._teacher_logp
 
@@ -155,8 +180,11 @@ class TeacherLogprobCache(Callback):
         self._consumed_prompts = getattr(trainer.datamodule, "consumed_prompts", None)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        """Drop the finished rollout's tensors; remember where the data stream stands."""
+        """Drop the finished rollout's tensors (and requests sent early that no step collected);
+        remember where the data stream stands."""
         self._rollout_id, self._teacher_logp = None, None
+        if self.remote is not None:
+            self.remote.forget()
         self._consumed_prompts = getattr(trainer.datamodule, "consumed_prompts", None)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:

@@ -2,6 +2,7 @@
 scoring of sequences (log-probs under any model)."""
 
 from rlad_pl.rollout.base import (
+    GroupDone,
     LocalEngine,
     Rollout,
     RolloutEngine,
@@ -19,6 +20,7 @@ from rlad_pl.rollout.scoring import (
 )
 
 __all__ = [
+    "GroupDone",
     "HFGenerateEngine",
     "KVDecodeEngine",
     "LocalEngine",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -13,6 +14,24 @@ def completion_mask_from_ids(completion_ids: torch.Tensor, eos_token_id: int) ->
     is_eos = completion_ids == eos_token_id
     eos_before = is_eos.long().cumsum(-1) - is_eos.long()  # EOS tokens strictly before t
     return (eos_before == 0).long()
+
+
+def completion_rows(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                    completion_ids: torch.Tensor, *, eos_token_id: int, pad_token_id: int):
+    """``(sequences, attention_mask, completion_ids, completion_mask)`` of prompts ``[N, P]``
+    followed by raw generated tokens ``[N, C]``, with padding after each row's first EOS."""
+    completion_mask = completion_mask_from_ids(completion_ids, eos_token_id)
+    completion_ids = completion_ids.masked_fill(completion_mask == 0, pad_token_id)
+    return (torch.cat([prompt_ids, completion_ids], 1),
+            torch.cat([prompt_mask.long(), completion_mask], 1), completion_ids, completion_mask)
+
+
+#: What an engine that reports finished prompt groups (``reports_finished_groups``) calls as soon
+#: as all ``G`` completions of a prompt are complete, while the others still decode:
+#: ``(prompt index, sequences [G, P + L], attention_mask [G, P + L])``, the group's rows of the
+#: rollout it will return up to the ``L`` tokens generated so far (the rollout only adds padding
+#: columns on the right). Every group is reported once, those that end last when decoding ends.
+GroupDone = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
 @dataclass(frozen=True)
@@ -75,8 +94,9 @@ class Rollout:
         """Assemble a rollout from per-row prompts ``[N, P]`` and raw generated tokens ``[N, C]``:
         padding after the first EOS, masks, truncation flags, and texts decoded up to (not
         including) EOS with other special tokens kept (tasks may use them as tags)."""
-        completion_mask = completion_mask_from_ids(completion_ids, eos_token_id)
-        completion_ids = completion_ids.masked_fill(completion_mask == 0, pad_token_id)
+        sequences, attention_mask, completion_ids, completion_mask = completion_rows(
+            prompt_ids, prompt_mask, completion_ids, eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id)
         is_eos = (completion_ids == eos_token_id) & (completion_mask == 1)
         text_mask = (completion_mask == 1) & ~is_eos
         texts = tokenizer.batch_decode(
@@ -84,11 +104,11 @@ class Rollout:
             skip_special_tokens=False,
         )
         return cls(
-            sequences=torch.cat([prompt_ids, completion_ids], 1),
+            sequences=sequences,
             prompt_length=prompt_ids.shape[1],
             completion_ids=completion_ids,
             completion_mask=completion_mask,
-            attention_mask=torch.cat([prompt_mask.long(), completion_mask], 1),
+            attention_mask=attention_mask,
             texts=texts,
             truncated=~is_eos.any(-1),
         )
@@ -105,7 +125,10 @@ class RolloutEngine(Protocol):
 
     An engine is built with the tokenizer (EOS and padding ids, decoding). ``update_weights``
     tells an engine that keeps its own copy of the policy (vLLM) that the weights changed; the
-    module calls it before the first rollout after an optimizer step."""
+    module calls it before the first rollout after an optimizer step. An engine whose class sets
+    ``reports_finished_groups = True`` also takes ``on_group_done`` (:data:`GroupDone`) in
+    ``generate`` (``kv_decode``; Hugging Face ``generate`` and vLLM's ``LLM.generate`` return
+    all completions at once)."""
 
     def generate(self, model: torch.nn.Module, input_ids: torch.Tensor,
                  attention_mask: torch.Tensor, sampling: SamplingSettings) -> Rollout:

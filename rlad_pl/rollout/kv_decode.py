@@ -15,7 +15,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rlad_pl.rollout.base import LocalEngine, Rollout, SamplingSettings
+from rlad_pl.rollout.base import (
+    GroupDone,
+    LocalEngine,
+    Rollout,
+    SamplingSettings,
+    completion_rows,
+)
 from rlad_pl.rollout.scoring import cache_keyword
 
 
@@ -56,13 +62,17 @@ class KVDecodeEngine(LocalEngine):
     model's full forward on the same prefix. Draws use the global torch RNG. Rows that have
     produced EOS leave the batch (and their KV cache) once they are ``compact_fraction`` of it:
     reasoning traces differ widely in length, and decoding finished rows until the longest trace
-    ends wastes most of the work.
+    ends wastes most of the work. With ``on_group_done`` (:data:`~rlad_pl.rollout.GroupDone`)
+    each prompt's group is reported the step its last completion ends, so a consumer (the teacher
+    server's requests) can start on it while the other groups still decode.
 
     Args:
         tokenizer: decodes completions into ``Rollout.texts``.
         compact_fraction: share of finished rows that triggers dropping them (each drop copies
             the cache of the rows kept; above 1: never).
     """
+
+    reports_finished_groups = True
 
     def __init__(self, tokenizer, compact_fraction: float = 0.25) -> None:
         if not compact_fraction > 0:
@@ -77,6 +87,7 @@ class KVDecodeEngine(LocalEngine):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         sampling: SamplingSettings,
+        on_group_done: GroupDone | None = None,
     ) -> Rollout:
         G, P = sampling.num_samples, input_ids.shape[1]
         max_new_tokens, eos_token_id, pad_token_id = (sampling.max_new_tokens, self.eos_token_id,
@@ -97,10 +108,27 @@ class KVDecodeEngine(LocalEngine):
         tokens = input_ids.new_full((N, max_new_tokens), pad_token_id)
         rows = torch.arange(N, device=input_ids.device)  # the batch's rows in the full rollout
         finished = torch.zeros(N, dtype=torch.bool, device=input_ids.device)
+        ended = torch.zeros(N, dtype=torch.bool, device=input_ids.device)  # all rows, for groups
+        reported = torch.zeros(N // G, dtype=torch.bool)
+
+        def report(complete: torch.Tensor, width: int) -> None:
+            """Hand the prompt groups that are ``complete`` and not reported yet to the listener."""
+            for group in (complete.cpu() & ~reported).nonzero().flatten().tolist():
+                reported[group] = True
+                prompt = slice(group, group + 1)
+                sequences, mask, _, _ = completion_rows(
+                    input_ids[prompt].expand(G, -1), attention_mask[prompt].expand(G, -1),
+                    tokens[group * G:(group + 1) * G, :width], eos_token_id=eos_token_id,
+                    pad_token_id=pad_token_id)
+                on_group_done(group, sequences, mask)
+
         for t in range(max_new_tokens):
             token = sample_tokens(logits, sampling.temperature, sampling.top_p).masked_fill(finished, pad_token_id)
             tokens[rows, t] = token
             finished |= token == eos_token_id
+            if on_group_done is not None:
+                ended[rows[finished]] = True
+                report(ended.view(-1, G).all(-1), t + 1)
             if t + 1 == max_new_tokens or bool(finished.all()):
                 break
             if int(finished.sum()) >= self.compact_fraction * len(rows):
@@ -111,6 +139,8 @@ class KVDecodeEngine(LocalEngine):
             out = model(input_ids=token[:, None], attention_mask=mask[:, :P + t + 1],
                         position_ids=next_position + t, use_cache=True, **{cache_key: cache})
             logits = out.logits[:, -1].float()
+        if on_group_done is not None:  # the groups with completions cut at max_new_tokens
+            report(torch.ones_like(reported), t + 1)
         return Rollout.from_completions(
             input_ids.repeat_interleave(G, 0), attention_mask.repeat_interleave(G, 0),
             tokens[:, :t + 1], self.tokenizer, eos_token_id=eos_token_id, pad_token_id=pad_token_id)

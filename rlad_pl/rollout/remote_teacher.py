@@ -8,9 +8,11 @@ nodes instead of beside the student in every training rank.
 
 This module is a pure client (standard library only): :class:`RemoteTeacher` checks the server
 before training (:meth:`RemoteTeacher.check`) and scores sequences with several requests in flight
-(:meth:`RemoteTeacher.logprobs`). Scores are laid out exactly as the local teacher pass lays them
-out (:func:`~rlad_pl.rollout.micro_batched_logprobs`): ``[N, C]`` float32, completion token ``t``
-of a row in column ``t``, 0 past the row's completion. The teacher runs at temperature 1.
+(:meth:`RemoteTeacher.logprobs`); :meth:`RemoteTeacher.send` starts the requests of sequences
+that are complete before the whole rollout is (overlap with generation). Scores are laid out
+exactly as the local teacher pass lays them out (:func:`~rlad_pl.rollout.micro_batched_logprobs`):
+``[N, C]`` float32, completion token ``t`` of a row in column ``t``, 0 past the row's completion.
+The teacher runs at temperature 1.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import math
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -56,6 +58,11 @@ class TeacherServer:
         retry_wait: seconds before the first retry, doubled at each further one.
         api_key_env: name of an environment variable holding the server's API key (vLLM's
             ``--api-key``); ``None``: no key is sent.
+        overlap: with a rollout engine that reports finished prompt groups (``kv_decode``),
+            send each group's sequences as soon as its completions are complete, while the rest
+            of the rollout still decodes (same scores, earlier). Groups that the update later
+            drops (equal rewards) are scored too when their requests started before the step
+            asked for ``l_T``: turn it off when the server's load matters more than step time.
     """
 
     model: str | None = None
@@ -67,6 +74,7 @@ class TeacherServer:
     retries: int = 3
     retry_wait: float = 2.0
     api_key_env: str | None = None
+    overlap: bool = True
 
 
 class TeacherServerError(RuntimeError):
@@ -115,8 +123,11 @@ class RemoteTeacher:
         self.max_model_len: int | None = None
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
+        # sequences sent and not yet collected: token ids -> (request's future, index in it)
+        self._sent: dict[tuple[int, ...], tuple[Future, int]] = {}
         self.requests_sent = 0
         self.retries_done = 0
+        self.last_early_share = 0.0  # of the last logprobs call's sequences, answered before it
 
     # ------------------------------------------------------------------------------- HTTP
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
@@ -271,11 +282,31 @@ class RemoteTeacher:
                              f"{len(problems)} of {len(texts)} probe texts, e.g. {problems[0]}")
 
     # ----------------------------------------------------------------------------- scoring
+    def send(self, sequences: torch.Tensor, attention_mask: torch.Tensor) -> None:
+        """Start scoring these rows (padding dropped) on the worker threads and return at once;
+        the next :meth:`logprobs` call collects the answers. Sequences sent before are skipped."""
+        seq, mask = sequences.cpu(), attention_mask.cpu().bool()
+        self._send([tuple(seq[r][mask[r]].tolist()) for r in range(seq.shape[0])])
+
+    def _send(self, sequences: list[tuple[int, ...]]) -> None:
+        new = [ids for ids in dict.fromkeys(sequences) if ids not in self._sent]
+        k = max(self.options.sequences_per_request, 1)
+        if new and self._pool is None:
+            self._pool = ThreadPoolExecutor(max(self.options.concurrency, 1),
+                                            thread_name_prefix="teacher-http")
+        for begin in range(0, len(new), k):
+            batch = new[begin:begin + k]
+            future = self._pool.submit(self._score_batch, batch)
+            for index, ids in enumerate(batch):
+                self._sent[ids] = (future, index)
+
     def logprobs(self, sequences: torch.Tensor, attention_mask: torch.Tensor,
                  prompt_length: int) -> torch.Tensor:
         """``[N, C]`` teacher log-probs of the completion tokens (columns ``prompt_length:``)
-        at temperature 1; 0 where the attention mask is 0. Each row is sent without its padding
-        (positions then start at 0 on its first real token, as in the local pass)."""
+        at temperature 1; 0 where the attention mask is 0. Each distinct row is sent once,
+        without its padding (positions then start at 0 on its first real token, as in the local
+        pass); rows already :meth:`send`-ed are not sent again, and sent sequences these rows do
+        not need are forgotten (their requests cancelled unless running)."""
         P = prompt_length
         N, C = sequences.shape[0], sequences.shape[1] - P
         out = torch.zeros(N, C, dtype=torch.float32)
@@ -289,25 +320,31 @@ class RemoteTeacher:
             if n_prompt == 0:
                 raise ValueError(f"row {r} has an empty prompt: its first completion token has "
                                  "no teacher log-prob")
-            jobs.append((r, seq[r][mask[r]].tolist(), n_prompt, columns))
-        k = max(self.options.sequences_per_request, 1)
-        batches = [jobs[i:i + k] for i in range(0, len(jobs), k)]
-        for batch, values in zip(batches, self._pool_map(self._score_batch, batches), strict=True):
-            for (r, _, n_prompt, columns), logp in zip(batch, values, strict=True):
+            jobs.append((r, tuple(seq[r][mask[r]].tolist()), n_prompt, columns))
+        distinct = dict.fromkeys(ids for _, ids, _, _ in jobs)
+        early = sum(ids in self._sent and self._sent[ids][0].done() for ids in distinct)
+        self.last_early_share = early / max(len(distinct), 1)
+        try:
+            self._send(list(distinct))
+            for r, ids, n_prompt, columns in jobs:
+                future, index = self._sent[ids]
+                logp = future.result()[index]  # re-raises the request's failure
                 out[r, columns] = torch.tensor(logp[n_prompt:n_prompt + len(columns)],
                                                dtype=torch.float32)
+        finally:
+            self.forget()
         return out.to(sequences.device)
 
-    def _pool_map(self, fn, items: list) -> list:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max(self.options.concurrency, 1),
-                                            thread_name_prefix="teacher-http")
-        return list(self._pool.map(fn, items))  # re-raises the first failure
+    def forget(self) -> None:
+        """Drop the sequences sent and not collected; their requests are cancelled unless they
+        are running already (a running one ends in the background, its answer unused)."""
+        for future in {future for future, _ in self._sent.values()}:
+            future.cancel()
+        self._sent.clear()
 
-    def _score_batch(self, batch: list) -> list[list[float]]:
-        """Per sequence of ``batch``, the log-prob of each token after the first (index 0 holds
+    def _score_batch(self, prompts: list[tuple[int, ...]]) -> list[list[float]]:
+        """Per sequence of token ids, the log-prob of each token after the first (index 0 holds
         nan)."""
-        prompts = [ids for _, ids, _, _ in batch]
         body = {"model": self.model, "prompt": prompts, "max_tokens": 1, "temperature": 1.0,
                 "prompt_logprobs": 0, "add_special_tokens": False}
         self.requests_sent += 1
@@ -336,6 +373,7 @@ class RemoteTeacher:
         return values
 
     def close(self) -> None:
+        self.forget()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

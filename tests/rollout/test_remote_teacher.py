@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,18 +95,27 @@ def fresh_stub(stub):
 
 
 @pytest.fixture(scope="module")
-def rollout(tokenizer):
-    """Sampled K&K completions of 3 prompts of different lengths (left padding), G = 4, with
-    EOS at different steps and truncated rows, plus exact copies of some rows (dedup)."""
+def student():
+    return load_model(STUDENT).eval()
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    """3 K&K prompts of different lengths (left padding)."""
     data = PromptDataModule(task="knights_knaves", tokenizer=STUDENT,
                             task_kwargs={"people": [3, 4]}, train_size=16, val_size_per_subset=1,
                             test_size_per_subset=1, prompts_per_step=3, seed=1)
     data.setup("fit")
-    batch = next(iter(data.train_dataloader()))
-    student = load_model(STUDENT).eval()
+    return next(iter(data.train_dataloader()))
+
+
+@pytest.fixture(scope="module")
+def rollout(tokenizer, student, prompts):
+    """Sampled K&K completions of 3 prompts of different lengths (left padding), G = 4, with
+    EOS at different steps and truncated rows, plus exact copies of some rows (dedup)."""
     torch.manual_seed(0)
     out = KVDecodeEngine(tokenizer).generate(
-        student, batch["input_ids"], batch["attention_mask"],
+        student, prompts["input_ids"], prompts["attention_mask"],
         SamplingSettings(num_samples=4, temperature=0.6, max_new_tokens=110))
     rows = torch.tensor([0, 1, 2, 3, 1, 4, 5, 6, 7, 5, 8, 9, 10, 11, 11])
     out = out.select(rows)
@@ -136,6 +146,115 @@ def test_scores_equal_local_teacher_with_dedup(fresh_stub, teacher, rollout):
     assert cache.last_hit_rate == pytest.approx(3 / 15)  # 3 copies were not sent
     assert fresh_stub.scoring_requests - before == 4  # 12 distinct sequences, 3 per request
     assert cache.logprobs(None, rollout, micro_batch_size=4) is remote  # served once per rollout
+
+
+# ----------------------------------------------------------- overlap with the rollout
+# G = 4 at temperature 0.3: groups end at different steps, the last one with truncated rows, and
+# identical completions within a group (dedup).
+OVERLAP_SAMPLING = SamplingSettings(num_samples=4, temperature=0.3, max_new_tokens=110)
+
+
+def generate(tokenizer, student, prompts, on_group_done=None):
+    torch.manual_seed(0)
+    return KVDecodeEngine(tokenizer).generate(student, prompts["input_ids"],
+                                              prompts["attention_mask"], OVERLAP_SAMPLING,
+                                              on_group_done=on_group_done)
+
+
+def group_rows(groups: list[int], G: int = 4) -> torch.Tensor:
+    return torch.tensor([g * G + i for g in groups for i in range(G)])
+
+
+@pytest.mark.parametrize("groups", [[0, 1, 2], [0, 2]], ids=["all groups", "one group dropped"])
+def test_overlap_scores_equal_scores_collected_after_generation(fresh_stub, teacher, tokenizer,
+                                                                student, prompts, groups):
+    """l_T of a rollout whose groups went to the server as they finished equals, bit for bit,
+    l_T of the same rollout sent after generation (and the local teacher's within 1e-5); also
+    when the update keeps only some groups (equal rewards dropped): the others are unused."""
+    overlapped = remote_cache(fresh_stub.url, sequences_per_request=3, concurrency=2)
+    before = fresh_stub.scoring_requests
+    rollout = generate(tokenizer, student, prompts, overlapped.overlap_listener())
+    kept = rollout.select(group_rows(groups))
+    lT = overlapped.logprobs(None, kept, micro_batch_size=4)
+    requests = fresh_stub.scoring_requests - before
+
+    collected = remote_cache(fresh_stub.url, sequences_per_request=3, concurrency=2,
+                             overlap=False)
+    assert collected.overlap_listener() is None
+    same = generate(tokenizer, student, prompts).select(group_rows(groups))
+    assert torch.equal(same.sequences, kept.sequences)
+    assert torch.equal(lT, collected.logprobs(None, same, micro_batch_size=4))
+    assert_same_lT(lT, local_lT(teacher, kept), kept, atol=1e-5)
+
+    lengths = rollout.completion_mask.sum(-1).view(-1, 4)
+    assert len(set(lengths.max(-1).values.tolist())) == 3  # the groups end at different steps
+    assert bool(rollout.truncated.any()) and not bool(rollout.truncated.all())
+    distinct = [len(torch.unique(rollout.sequences[group_rows([g])], dim=0)) for g in range(3)]
+    assert sum(distinct) < 12 and overlapped.last_hit_rate == collected.last_hit_rate > 0
+    # each group went on its own, 3 distinct sequences per request (collected after generation:
+    # ceil(sum / 3)); a dropped group's request is cancelled unless it had started
+    per_group = [-(-d // 3) for d in distinct]
+    assert sum(per_group[g] for g in groups) <= requests <= sum(per_group)
+    assert sum(per_group) > -(-sum(distinct) // 3)
+
+
+class RecordingTeacher(RemoteTeacher):
+    """Notes how many student forwards had run when each group was sent and each request
+    started."""
+
+    def __init__(self, url: str, forwards: list) -> None:
+        super().__init__(url, TeacherServer(concurrency=2))
+        self.forwards = forwards
+        self.sent_at: list[int] = []
+        self.started_at: list[int] = []
+        self.started = threading.Event()
+
+    def send(self, sequences, attention_mask) -> None:
+        self.sent_at.append(len(self.forwards))
+        super().send(sequences, attention_mask)
+
+    def _score_batch(self, prompts):
+        self.started_at.append(len(self.forwards))
+        self.started.set()
+        return super()._score_batch(prompts)
+
+
+def test_overlap_first_group_is_scored_while_the_rollout_still_decodes(fresh_stub, tokenizer,
+                                                                       student, prompts):
+    """The first finished group's request starts while the student still decodes the others:
+    after the first send the next decoding step waits until that request has started (no
+    timing assumption), and decoding goes on after it."""
+    forwards: list[int] = []
+    cache = TeacherLogprobCache()
+    cache.remote = teacher = RecordingTeacher(fresh_stub.url, forwards)
+    teacher.check(tokenizer)
+
+    def count_forward(module, args, output):
+        if teacher.sent_at:
+            assert teacher.started.wait(60), "the first group's request never started"
+        forwards.append(1)
+
+    handle = student.register_forward_hook(count_forward)
+    try:
+        rollout = generate(tokenizer, student, prompts, cache.overlap_listener())
+    finally:
+        handle.remove()
+    assert len(teacher.sent_at) == 3  # every group, once
+    assert teacher.started_at[0] < len(forwards)  # decoding went on after it started
+    assert teacher.sent_at[0] < teacher.sent_at[1] < len(forwards)
+    assert cache.logprobs(None, rollout, micro_batch_size=4).shape == rollout.completion_mask.shape
+
+
+def test_overlap_only_with_a_server_and_an_engine_that_reports_groups(fresh_stub, tokenizer):
+    from rlad_pl.module import RLADModule
+    from rlad_pl.rollout import HFGenerateEngine
+
+    remote = remote_cache(fresh_stub.url)
+    assert TeacherLogprobCache().overlap_listener() is None  # a local teacher
+    for engine, overlaps in ((KVDecodeEngine(tokenizer), True),
+                             (HFGenerateEngine(tokenizer), False)):
+        module = SimpleNamespace(teacher_cache=remote, engine=engine)
+        assert (RLADModule._teacher_overlap(module) is not None) is overlaps
 
 
 def test_unreachable_server_is_a_one_line_error_within_5_s(tokenizer):
@@ -265,7 +384,7 @@ def test_server_killed_mid_run_checkpoints_stops_and_resumes(tmp_path, monkeypat
             "--model.init_args.teacher_server.retry_wait", "0.1"]
     (tmp_path / "interrupted").mkdir()
     (tmp_path / "uninterrupted").mkdir()
-    server = start_stub_process(port, exit_after=2)  # 8 rows per step: one request each
+    server = start_stub_process(port, exit_after=4)  # 2 groups per step: one request each
     try:
         monkeypatch.chdir(tmp_path / "interrupted")
         with pytest.raises(SystemExit) as done:
@@ -375,6 +494,18 @@ def test_vllm_scores_equal_local_teacher(vllm_server, teacher, rollout):
     remote = cache.logprobs(None, rollout, micro_batch_size=4)
     assert_same_lT(remote, local_lT(teacher, rollout), rollout, atol=1e-4)
     assert cache.last_hit_rate == pytest.approx(3 / 15)
+
+
+@needs_vllm
+def test_vllm_overlap_scores_equal_scores_collected_after_generation(vllm_server, teacher,
+                                                                      tokenizer, student,
+                                                                      prompts):
+    overlapped = remote_cache(vllm_server, sequences_per_request=4, concurrency=4)
+    rollout = generate(tokenizer, student, prompts, overlapped.overlap_listener())
+    lT = overlapped.logprobs(None, rollout, micro_batch_size=4)
+    collected = remote_cache(vllm_server, sequences_per_request=4, concurrency=4, overlap=False)
+    assert torch.equal(lT, collected.logprobs(None, rollout, micro_batch_size=4))
+    assert_same_lT(lT, local_lT(teacher, rollout), rollout, atol=1e-4)
 
 
 @needs_vllm
