@@ -1,7 +1,7 @@
-"""The RL module's value checks on plain settings (anything with the attributes), importable
-without torch or Lightning: :class:`~rlad_pl.module.RLADModule` runs them when it is built and
-the CLI's pre-flight runs them on the config before anything heavy is imported, so both report
-the same one-line :class:`ConfigError`."""
+"""The RL module's and the objectives' value checks on plain settings (anything with the
+attributes), importable without torch or Lightning: :class:`~rlad_pl.module.RLADModule` and each
+objective class run them when they are built and the CLI's pre-flight runs them on the config
+before anything heavy is imported, so both report the same one-line :class:`ConfigError`."""
 
 from __future__ import annotations
 
@@ -51,3 +51,76 @@ def validate_rl_settings(h, sampling, evaluation, optimization, *, objective: st
             h.micro_batch_size, "must be >= 1 or null (whole minibatch)")
     require(h.logprob_micro_batch_size >= 1, "logprob_micro_batch_size",
             h.logprob_micro_batch_size, "must be >= 1")
+
+
+# ----------------------------------------------------------------------------- objectives
+AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm")
+CLAMP_FORMS = ("ratio", "anchor")
+ESTIMATORS = ("k1", "k2", "k3")
+
+
+def require_objective(ok: bool, key: str, value, allowed: str) -> None:
+    """:func:`require` for ``model.init_args.objective.init_args.<key>``."""
+    require(ok, f"objective.init_args.{key}", value, allowed)
+
+
+def validate_objective(s) -> None:
+    """Every objective: how token terms become the loss."""
+    require_objective(s.aggregation in AGGREGATIONS, "aggregation", s.aggregation,
+                      f"must be one of {', '.join(AGGREGATIONS)}")
+    require_objective(s.sum_norm_constant is None or s.sum_norm_constant > 0,
+                      "sum_norm_constant", s.sum_norm_constant,
+                      "must be > 0 or null (= max_new_tokens)")
+
+
+def validate_clipped(s) -> None:
+    """The clipped-ratio objectives (GRPO, TRRD, KDRL)."""
+    validate_objective(s)
+    require_objective(0 < s.eps_low < 1, "eps_low", s.eps_low,
+                      "must lie in (0, 1) (lower clip 1 - eps_low)")
+    require_objective(s.eps_high > 0, "eps_high", s.eps_high,
+                      "must be > 0 (upper clip bound 1 + eps_high)")
+    require_objective(s.rollout_is_cap is None or s.rollout_is_cap > 0, "rollout_is_cap",
+                      s.rollout_is_cap, "must be > 0 or null (off)")
+
+
+def validate_trrd(s) -> None:
+    validate_clipped(s)
+    require_objective(0 <= s.alpha <= 1, "alpha", s.alpha,
+                      "must lie in [0, 1] (1 = GRPO, 0 = teacher-only anchor)")
+    require_objective(s.teacher_clip is None or s.teacher_clip > 0, "teacher_clip",
+                      s.teacher_clip, "must be > 0 or null (no clamp)")
+    require_objective(s.clamp_form in CLAMP_FORMS, "clamp_form", s.clamp_form,
+                      f"must be one of {', '.join(CLAMP_FORMS)}")
+
+
+def trrd_needs_teacher(s) -> bool:
+    """At ``alpha = 1`` TRRD is GRPO exactly and loads no teacher."""
+    return s.alpha < 1
+
+
+def validate_kdrl(s) -> None:
+    validate_clipped(s)
+    require_objective(s.kd_coef >= 0, "kd_coef", s.kd_coef, "must be >= 0")
+    require_objective(s.kd_coef_final is None or s.kd_coef_final >= 0, "kd_coef_final",
+                      s.kd_coef_final, "must be >= 0 or null (constant kd_coef)")
+    validate_estimator(s)
+
+
+def validate_estimator(s) -> None:
+    require_objective(s.estimator in ESTIMATORS, "estimator", s.estimator,
+                      f"must be one of {', '.join(ESTIMATORS)}")
+
+
+def validate_gkd(s) -> None:
+    validate_objective(s)
+    validate_estimator(s)
+
+
+# the shipped objectives: class path -> (hyper-parameter check, needs_teacher of settings)
+OBJECTIVE_CHECKS = {
+    "rlad_pl.objectives.trrd.TRRD": (validate_trrd, trrd_needs_teacher),
+    "rlad_pl.objectives.grpo.GRPO": (validate_clipped, lambda s: False),
+    "rlad_pl.objectives.kdrl.KDRL": (validate_kdrl, lambda s: True),
+    "rlad_pl.objectives.gkd.GKD": (validate_gkd, lambda s: True),
+}

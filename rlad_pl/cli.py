@@ -13,9 +13,10 @@ What the command does before Lightning starts (docs/errors.md):
 - A pre-flight check of the config files and overrides (:func:`preflight`): every key, type and
   class path against the classes' signatures read from source (:mod:`rlad_pl.config_schema`),
   files, model / tokenizer / data paths and hub ids (with a fast offline check), and the RL
-  module's values (:mod:`rlad_pl.checks`). It imports neither Lightning nor transformers, and
-  torch only for the objective's own checks (last), so a bad input is reported in about a
-  second; what it cannot read is checked by LightningCLI and the modules as they are built.
+  module's and the shipped objectives' values (:mod:`rlad_pl.checks`). It imports neither
+  Lightning nor transformers, and torch only for a user's own objective class (last), so a bad
+  input is reported in about a second; what it cannot read is checked by LightningCLI and the
+  modules as they are built.
 - Every configuration error (ours, jsonargparse's, Lightning's ``MisconfigurationException``)
   is printed as one line ``rlad-pl: config error: ...`` with exit status 2 and no traceback;
   ``RLAD_DEBUG=1`` shows the traceback instead.
@@ -39,7 +40,7 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 from rlad_pl import config_schema
-from rlad_pl.checks import validate_rl_settings
+from rlad_pl.checks import OBJECTIVE_CHECKS, validate_rl_settings
 from rlad_pl.config_schema import SPEC_KEYS
 from rlad_pl.errors import ConfigError
 from rlad_pl.tasks import TASK_ALIASES
@@ -436,7 +437,7 @@ def preflight(args: list[str]) -> None:
     Runs before the heavy imports so that the common mistakes (an unknown key, a wrong type, a
     class that does not exist, a missing file or folder, a hub id without network, a bad value)
     are reported in about a second. Anything it cannot interpret is left to LightningCLI (never
-    a false alarm). Only the objective's own checks import torch, and they run last. Sets
+    a false alarm). Only a user's own objective class imports torch, and it runs last. Sets
     ``HF_HUB_OFFLINE=1`` when the hub is unreachable but every hub id is in the local cache,
     so loading does not wait for retries.
     """
@@ -490,11 +491,31 @@ def preflight(args: list[str]) -> None:
                               "(huggingface-cli download) or give a local folder")
         if reason is not None:
             os.environ["HF_HUB_OFFLINE"] = "1"  # all cached: load without network retries
-    # 4. the objective's own checks, then what depends on it (imports torch)
+    # 4. the objective's own checks, then what depends on it (a user's class imports torch)
     if rl_module:
-        objective = _build(obj_path, obj_args)
+        objective = _objective_settings(obj_path, obj_args)
+        if objective is None:
+            objective = _build(obj_path, obj_args)
         if objective is not None:
             _check_rl_values(model_args, obj_path, objective)
+
+
+def _objective_settings(class_path: str, args: dict) -> SimpleNamespace | None:
+    """A shipped objective's settings checked without torch (:mod:`rlad_pl.checks`),
+    with the needs the module reads; ``None`` for another class or unreadable values."""
+    path = config_schema.defining_path(class_path)
+    if path not in OBJECTIVE_CHECKS:
+        return None
+    check, needs_teacher = OBJECTIVE_CHECKS[path]
+    settings = SimpleNamespace(**{**config_schema.class_defaults(class_path),
+                                  **config_schema.coerce(class_path, args)})
+    try:
+        check(settings)
+        settings.needs_teacher = needs_teacher(settings)
+    except (TypeError, AttributeError):  # an unexpected type or key: left to the class
+        return None
+    settings.uses_reward = config_schema.class_attribute(path, "uses_reward")
+    return settings
 
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu", "xla", "hpu")

@@ -556,6 +556,16 @@ def _describe(annotation: ast.expr) -> str:
     return ast.unparse(annotation).replace("NoneType", "None")
 
 
+def defining_path(class_path: str) -> str | None:
+    """Where ``class_path`` is defined (``rlad_pl.objectives.TRRD`` ->
+    ``rlad_pl.objectives.trrd.TRRD``), followed through re-exports; ``None`` when unknown."""
+    try:
+        cls = find_class(class_path)
+    except _Missing:
+        return None
+    return cls.path if cls is not None else None
+
+
 def class_defaults(class_path: str) -> dict:
     """Literal defaults of ``class_path``'s constructor (empty when it cannot be read)."""
     try:

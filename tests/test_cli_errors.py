@@ -172,3 +172,23 @@ def test_preflight_still_rejects_a_negative_lr_written_as_a_string():
 
     with pytest.raises(ConfigError, match="lr"):
         preflight(["fit", "--config", CONFIG, "--model.init_args.optimization.lr", "-1e-4"])
+
+
+@pytest.mark.parametrize("override", [
+    ["--model.init_args.objective.init_args.alpha", "1.5"],
+    ["--model.init_args.teacher", "null"],
+    ["--model.init_args.objective", "rlad_pl.objectives.KDRL",
+     "--model.init_args.objective.init_args.kd_coef", "-1"],
+])
+def test_objective_values_are_checked_without_torch(override):
+    """The shipped objectives' checks (rlad_pl.checks) run before torch is imported, so these
+    errors take no torch import (~2-3 s on the 2-core machine)."""
+    code = ("import sys\nfrom rlad_pl.cli import preflight\nfrom rlad_pl.errors import ConfigError\n"
+            f"try:\n    preflight(['fit', '--config', {CONFIG!r}, *{override!r}])\n"
+            "except ConfigError as err:\n    print('error:', err)\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("error: model.init_args."), done.stdout + done.stderr
+    assert lines[-1] == "False", done.stdout + done.stderr

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from rlad_pl.checks import AGGREGATIONS
 from rlad_pl.objectives.tokens import on_tokens
-
-AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm")
 
 
 def aggregate(

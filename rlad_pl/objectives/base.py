@@ -13,8 +13,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from rlad_pl.errors import ConfigError
-from rlad_pl.objectives.aggregation import AGGREGATIONS
+from rlad_pl import checks
 from rlad_pl.objectives.surrogate import truncated_is_weights
 from rlad_pl.objectives.trajectory import Trajectory
 
@@ -49,17 +48,13 @@ class Objective:
         self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for a bad hyper-parameter (extend in subclasses)."""
-        self.require(self.aggregation in AGGREGATIONS, "aggregation",
-                     f"must be one of {', '.join(AGGREGATIONS)}")
-        self.require(self.sum_norm_constant is None or self.sum_norm_constant > 0,
-                     "sum_norm_constant", "must be > 0 or null (= max_new_tokens)")
+        """Raise :class:`ConfigError` for a bad hyper-parameter (extend in subclasses; the
+        shipped classes' checks live torch-free in :mod:`rlad_pl.checks`)."""
+        checks.validate_objective(self)
 
     def require(self, ok: bool, key: str, allowed: str) -> None:
         """One-line :class:`ConfigError` naming the key as it is written on the command line."""
-        if not ok:
-            raise ConfigError(f"model.init_args.objective.init_args.{key}="
-                              f"{getattr(self, key)!r}: {allowed}")
+        checks.require_objective(ok, key, getattr(self, key), allowed)
 
     def aggregation_options(self, trajectory: Trajectory) -> dict:
         """``aggregation`` and ``sum_norm_constant`` for the pure functions."""
@@ -99,11 +94,7 @@ class ClippedObjective(Objective):
         super().__init__(aggregation, sum_norm_constant)
 
     def validate(self) -> None:
-        super().validate()
-        self.require(0 < self.eps_low < 1, "eps_low", "must lie in (0, 1) (lower clip 1 - eps_low)")
-        self.require(self.eps_high > 0, "eps_high", "must be > 0 (upper clip bound 1 + eps_high)")
-        self.require(self.rollout_is_cap is None or self.rollout_is_cap > 0, "rollout_is_cap",
-                     "must be > 0 or null (off)")
+        checks.validate_clipped(self)
 
     def clip_options(self, logp: Tensor, trajectory: Trajectory) -> dict:
         """Clip range, aggregation and (when on) the truncated importance weights."""

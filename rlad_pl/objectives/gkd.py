@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from rlad_pl.checks import validate_gkd
 from rlad_pl.objectives.base import Aggregation, KLEstimator, Objective
-from rlad_pl.objectives.kl import ESTIMATORS, kl_penalty
+from rlad_pl.objectives.kl import kl_penalty
 from rlad_pl.objectives.trajectory import Trajectory
 
 
@@ -34,9 +35,7 @@ class GKD(Objective):
         super().__init__(aggregation, sum_norm_constant)
 
     def validate(self) -> None:
-        super().validate()
-        self.require(self.estimator in ESTIMATORS, "estimator",
-                     f"must be one of {', '.join(ESTIMATORS)}")
+        validate_gkd(self)
 
     def __call__(self, logp: Tensor, trajectory: Trajectory, *,
                  progress: float = 0.0) -> tuple[Tensor, dict]:

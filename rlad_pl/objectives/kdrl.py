@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from rlad_pl.checks import validate_kdrl
 from rlad_pl.objectives.base import Aggregation, ClippedObjective, KLEstimator
 from rlad_pl.objectives.grpo import grpo_loss
-from rlad_pl.objectives.kl import ESTIMATORS, kl_penalty
+from rlad_pl.objectives.kl import kl_penalty
 from rlad_pl.objectives.trajectory import Trajectory
 
 
@@ -80,12 +81,7 @@ class KDRL(ClippedObjective):
         super().__init__(eps_low, eps_high, rollout_is_cap, aggregation, sum_norm_constant)
 
     def validate(self) -> None:
-        super().validate()
-        self.require(self.kd_coef >= 0, "kd_coef", "must be >= 0")
-        self.require(self.kd_coef_final is None or self.kd_coef_final >= 0, "kd_coef_final",
-                     "must be >= 0 or null (constant kd_coef)")
-        self.require(self.estimator in ESTIMATORS, "estimator",
-                     f"must be one of {', '.join(ESTIMATORS)}")
+        validate_kdrl(self)
 
     def coefficient(self, progress: float) -> float:
         """``lambda_kd`` after ``progress`` (0..1) of training."""

@@ -10,10 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from rlad_pl.checks import ESTIMATORS
 from rlad_pl.objectives.aggregation import aggregate
 from rlad_pl.objectives.tokens import on_tokens
-
-ESTIMATORS = ("k1", "k2", "k3")
 
 
 def kl_estimate(l: Tensor, l_other: Tensor, estimator: str = "k3") -> Tensor:

@@ -18,12 +18,12 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from rlad_pl.checks import CLAMP_FORMS, trrd_needs_teacher, validate_trrd
 from rlad_pl.objectives.base import Aggregation, ClippedObjective
 from rlad_pl.objectives.surrogate import clipped, policy_loss
 from rlad_pl.objectives.tokens import masked_mean, on_tokens, token_advantages
 from rlad_pl.objectives.trajectory import Trajectory
 
-CLAMP_FORMS = ("ratio", "anchor")
 TRRD_METRICS = (
     "trrd/log_ratio_teacher_mean",
     "trrd/log_ratio_teacher_abs_mean",
@@ -172,16 +172,10 @@ class TRRD(ClippedObjective):
 
     @property
     def needs_teacher(self) -> bool:
-        return self.alpha < 1
+        return trrd_needs_teacher(self)
 
     def validate(self) -> None:
-        super().validate()
-        self.require(0 <= self.alpha <= 1, "alpha",
-                     "must lie in [0, 1] (1 = GRPO, 0 = teacher-only anchor)")
-        self.require(self.teacher_clip is None or self.teacher_clip > 0, "teacher_clip",
-                     "must be > 0 or null (no clamp)")
-        self.require(self.clamp_form in CLAMP_FORMS, "clamp_form",
-                     f"must be one of {', '.join(CLAMP_FORMS)}")
+        validate_trrd(self)
 
     def __call__(self, logp: Tensor, trajectory: Trajectory, *,
                  progress: float = 0.0) -> tuple[Tensor, dict]:
