@@ -73,10 +73,10 @@ class Module(RLADModule):
 
     replay: list[Rollout] | None = None
 
-    def rollout(self, batch, sampling):
+    def rollout(self, batch, sampling, on_group_done=None):
         if self.trainer.training and self.replay is not None:
             return self.replay[self.rollouts_done]
-        out = super().rollout(batch, sampling)
+        out = super().rollout(batch, sampling, on_group_done)
         if self.trainer.training:
             self.recorded.append(out)
         return out

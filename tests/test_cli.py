@@ -29,7 +29,7 @@ TINY = ["--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
      ("student: Qwen/Qwen3-0.6B", "rollout_engine: vllm", "sleep_mode: true",
       "teacher_dtype: bfloat16", "gradient_checkpointing: true")),
 ])
-def test_print_config_is_complete(configs, objective_keys, capsys, tmp_path):
+def test_print_config_is_complete(configs, objective_keys, capsys, tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as done:  # the baselines are overlays of logic.yaml
         main(["fit", *(a for c in configs for a in ("--config", str(CONFIGS / c))),
               "--print_config"])
@@ -42,6 +42,7 @@ def test_print_config_is_complete(configs, objective_keys, capsys, tmp_path):
         assert key in printed, key
     resolved = tmp_path / "resolved.yaml"  # every key with its default: the pre-flight accepts it
     resolved.write_text(printed)
+    monkeypatch.setattr("rlad_pl.cli.hub_unreachable", lambda: None)  # hub ids (Qwen3) as if online
     preflight(["fit", "--config", str(resolved)])
 
 

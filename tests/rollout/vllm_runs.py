@@ -48,13 +48,13 @@ class RolloutRecorder(Callback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         original = pl_module.rollout
 
-        def recording_rollout(batch, sampling):
+        def recording_rollout(batch, sampling, **listener):
             if not trainer.training:
-                return original(batch, sampling)
+                return original(batch, sampling, **listener)
             step = trainer.global_step + 1
             if step == self.kill_at_step:
                 os._exit(137)
-            rollout = original(batch, sampling)
+            rollout = original(batch, sampling, **listener)
             with torch.no_grad():
                 logp, _ = sequence_logprobs(pl_module.student, rollout.sequences,
                                             rollout.attention_mask, rollout.prompt_length,
