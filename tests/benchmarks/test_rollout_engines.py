@@ -25,7 +25,9 @@ def test_step_mode_times_interleaved_training_steps(tmp_path):
     for cells in rows.values():
         tokens, step, rollout, teacher, update = map(float, cells[1:6])
         assert 0 < tokens <= 2 * 8 * 6  # prompts x samples x max new tokens
-        assert 0 < rollout and 0 < teacher and 0 < update and rollout + teacher + update <= step
+        # the table rounds each cell to 0.01 s: the phases' sum may exceed the step by 0.015
+        assert 0 < rollout and 0 < teacher and 0 < update
+        assert rollout + teacher + update <= step + 0.015
     assert rows["kv_decode"][-1].startswith("1.00x")
 
 
