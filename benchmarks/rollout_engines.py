@@ -318,9 +318,11 @@ def measure_steps(args, shape: dict, folder: Path) -> tuple[int, list[str], dict
         step, rollout = median(name, "step"), median(name, "rollout")
         teacher, update = median(name, "teacher"), median(name, "update")
         rate = statistics.median(r["tokens"] / r["rollout"] for r in records[name])
+        rest = statistics.median(r["step"] - r["rollout"] - r["teacher"] - r["update"]
+                                 for r in records[name])  # per step, so never below zero
         ratio = f"{base / step:.2f}x" if base else "-"
         lines.append(f"| {name} | {median(name, 'tokens'):.0f} | {step:.2f} | {rollout:.2f} | "
-                     f"{teacher:.2f} | {update:.2f} | {step - rollout - teacher - update:.2f} | "
+                     f"{teacher:.2f} | {update:.2f} | {rest:.2f} | "
                      f"{median(name, 'wall'):.2f} | {rate:.0f} | {ratio} |")
     if diffs:
         extra["vllm max |l_rollout - l_old| over its steps"] = max(diffs)

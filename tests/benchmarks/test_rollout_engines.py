@@ -28,6 +28,7 @@ def test_step_mode_times_interleaved_training_steps(tmp_path):
         # the table rounds each cell to 0.01 s: the phases' sum may exceed the step by 0.015
         assert 0 < rollout and 0 < teacher and 0 < update
         assert rollout + teacher + update <= step + 0.015
+        assert float(cells[6]) >= 0  # scoring + rest: the median of per-step remainders
     assert rows["kv_decode"][-1].startswith("1.00x")
 
 
