@@ -117,10 +117,12 @@ def validate_gkd(s) -> None:
     validate_estimator(s)
 
 
-# the shipped objectives: class path -> (hyper-parameter check, needs_teacher of settings)
+# the shipped objectives' checks by class path; whether one needs a teacher is its class
+# attribute ``needs_teacher``, except where that depends on the settings (TRRD's property)
 OBJECTIVE_CHECKS = {
-    "rlad_pl.objectives.trrd.TRRD": (validate_trrd, trrd_needs_teacher),
-    "rlad_pl.objectives.grpo.GRPO": (validate_clipped, lambda s: False),
-    "rlad_pl.objectives.kdrl.KDRL": (validate_kdrl, lambda s: True),
-    "rlad_pl.objectives.gkd.GKD": (validate_gkd, lambda s: True),
+    "rlad_pl.objectives.trrd.TRRD": validate_trrd,
+    "rlad_pl.objectives.grpo.GRPO": validate_clipped,
+    "rlad_pl.objectives.kdrl.KDRL": validate_kdrl,
+    "rlad_pl.objectives.gkd.GKD": validate_gkd,
 }
+NEEDS_TEACHER = {"rlad_pl.objectives.trrd.TRRD": trrd_needs_teacher}

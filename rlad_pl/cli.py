@@ -40,7 +40,7 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 from rlad_pl import config_schema
-from rlad_pl.checks import OBJECTIVE_CHECKS, validate_rl_settings
+from rlad_pl.checks import NEEDS_TEACHER, OBJECTIVE_CHECKS, validate_rl_settings
 from rlad_pl.config_schema import SPEC_KEYS
 from rlad_pl.errors import ConfigError
 from rlad_pl.tasks import TASK_ALIASES
@@ -506,12 +506,12 @@ def _objective_settings(class_path: str, args: dict) -> SimpleNamespace | None:
     path = config_schema.defining_path(class_path)
     if path not in OBJECTIVE_CHECKS:
         return None
-    check, needs_teacher = OBJECTIVE_CHECKS[path]
     settings = SimpleNamespace(**{**config_schema.class_defaults(class_path),
                                   **config_schema.coerce(class_path, args)})
     try:
-        check(settings)
-        settings.needs_teacher = needs_teacher(settings)
+        OBJECTIVE_CHECKS[path](settings)
+        settings.needs_teacher = (NEEDS_TEACHER[path](settings) if path in NEEDS_TEACHER
+                                  else config_schema.class_attribute(path, "needs_teacher"))
     except (TypeError, AttributeError):  # an unexpected type or key: left to the class
         return None
     settings.uses_reward = config_schema.class_attribute(path, "uses_reward")
