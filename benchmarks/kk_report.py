@@ -5,6 +5,7 @@ markdown tables of kk_table.md and the curves figure. Test results are the tag d
 from __future__ import annotations
 
 import statistics
+from itertools import pairwise
 from pathlib import Path
 
 from rlad_pl.evaluation import mean_tag
@@ -27,19 +28,10 @@ def read_scalars(log_dir: Path, tags) -> dict[str, list[tuple[int, float, float]
             if t in present}
 
 
-def training_curve(events, start_time: float) -> list[tuple[int, float, float]]:
-    """(optimizer steps done, seconds since the run started, value). Lightning logs a training
-    step's scalars at the count of steps before it, hence + 1."""
-    return [(step + 1, wall - start_time, value) for step, wall, value in events]
-
-
-def validation_curve(events, start_time: float, training_began: float | None):
-    """As `training_curve` for validation points: a validation inside the training loop is
-    logged at (steps done - 1); one written before training began (the RL module's pre-training
-    pass, logged at step 0) is at 0 steps. `training_began`: wall time of the first training
-    scalar, or None when no pre-training point is logged (SFT)."""
-    return [(0 if training_began is not None and wall < training_began else step + 1,
-             wall - start_time, value) for step, wall, value in events]
+def curve(events, start_time: float) -> list[tuple[int, float, float]]:
+    """(optimizer steps done, seconds since the run started, value): the RL and SFT modules
+    log every scalar at the steps done (validation before training at 0)."""
+    return [(step, wall - start_time, value) for step, wall, value in events]
 
 
 def value_at_time(points, t: float):
@@ -165,6 +157,60 @@ def write_report(path: Path, header: list[str], results, labels, ablation: dict[
                                        "malformed (greedy)", "groups with reward variance"],
                                       rows))
     path.write_text("\n\n".join(parts) + "\n")
+
+
+# ------------------------------------------------------------------ learning-rate sweep
+def quarter_means(points) -> list[float]:
+    """Mean value of each quarter of a curve (by step order; fewer parts for < 4 points)."""
+    values = [v for _, _, v in points]
+    bounds = sorted({round(i * len(values) / 4) for i in range(5)})
+    return [statistics.fmean(values[a:b]) for a, b in pairwise(bounds)]
+
+
+def sweep_score(result) -> float | None:
+    """What the sweep selects on: mean greedy validation accuracy over the validation points
+    after step 0 (the run's own validation split; never the test split)."""
+    after = [v for step, _, v in result["curves"]["val"] if step > 0]
+    return statistics.fmean(after) if after else None
+
+
+def chosen_lrs(results) -> dict[str, float]:
+    """Per method, the lr with the highest `sweep_score` (mean over seeds)."""
+    best = {}
+    for method in dict.fromkeys(r["method"] for r in results):
+        scores = {lr: statistics.fmean(sweep_score(r) for r in results
+                                       if r["method"] == method and r["lr"] == lr)
+                  for lr in dict.fromkeys(r["lr"] for r in results if r["method"] == method)}
+        best[method] = max(scores, key=scores.get)
+    return best
+
+
+def write_sweep_report(path: Path, header: list[str], results, labels, k: int) -> dict:
+    """kk_lr_sweep.md: per method and lr, the training reward by quarter, validation accuracy
+    (greedy, and sampled mean@k for RL) at each validation step and the selection score, mean
+    over seeds. Returns `chosen_lrs`."""
+    chosen = chosen_lrs(results)
+    rows = []
+    for method, label in labels.items():
+        for lr in dict.fromkeys(r["lr"] for r in results if r["method"] == method):
+            runs = [r for r in results if r["method"] == method and r["lr"] == lr]
+            reward = [statistics.fmean(q) for q in
+                      zip(*(quarter_means(r["curves"]["reward"]) for r in runs), strict=True)]
+            greedy = mean_curve([r["curves"]["val"] for r in runs])
+            sampled = mean_curve([r["curves"]["val_sampled"] for r in runs
+                                  if r["curves"].get("val_sampled")])
+            rows.append([label, f"{lr:g}", len(runs),
+                         " / ".join(f"{v:.3f}" for v in reward) or "-",
+                         " -> ".join(f"{v:.3f} ({s})" for s, _, v in greedy),
+                         " -> ".join(f"{v:.3f} ({s})" for s, _, v in sampled) or "-",
+                         fmt_mean_std(sweep_score(r) for r in runs),
+                         f"{statistics.fmean(r['seconds'] for r in runs):.0f}",
+                         "**chosen**" if chosen[method] == lr else ""])
+    table = markdown_table(
+        ["method", "lr", "seeds", "train reward q1 / q2 / q3 / q4", "greedy val (step)",
+         f"sampled mean@{k} val (step)", "score", "run time (s)", ""], rows)
+    path.write_text("\n".join(header) + "\n\n" + table + "\n")
+    return chosen
 
 
 def plot_curves(path: Path, results, labels) -> None:

@@ -6,6 +6,13 @@ plus an alpha ablation of RLAD (paper Table 5).
     OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py                 # 3 seeds, logic.yaml budget
     OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --ablation      # + RLAD alpha 0.1 .. 0.9
     OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --quick --runs-dir /tmp/rkk_quick  # smoke
+    OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --lrs 1e-5 3e-5 1e-4 --seeds 0 --jobs 2
+                                                       # learning-rate sweep, validation only
+
+The sweep (`--lrs`) trains every method at every learning rate (each method's own lr key:
+`optimization.lr` of the RL module, `lr` of the SFT module) and picks, per method, the lr with
+the best mean greedy validation accuracy after step 0; it never touches the test split
+(`kk_lr_sweep.md`, `kk_lr_sweep.json`).
 
 Plan, run, report. Every method is `configs/logic.yaml` plus its overlay (`configs/logic-grpo.yaml`,
 `logic-kdrl.yaml`, `logic-offline.yaml`: only what differs), so the budget (steps, data, sampling,
@@ -35,6 +42,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,11 +56,11 @@ from kk_report import (
     RL_METHODS,
     WARM_START,
     ZERO_VARIANCE_TAG,
+    curve,
     plot_curves,
     read_scalars,
-    training_curve,
-    validation_curve,
     write_report,
+    write_sweep_report,
 )
 
 from rlad_pl.data import PromptDataModule
@@ -69,6 +77,8 @@ OVERLAYS = {"grpo": "configs/logic-grpo.yaml", "kdrl": "configs/logic-kdrl.yaml"
             "offline": "configs/logic-offline.yaml"}
 ALPHA_KEY = "model.init_args.objective.init_args.alpha"  # RLAD's (TRRD's) alpha in logic.yaml
 ALPHAS = (0.1, 0.3, 0.5, 0.7, 0.9)
+PAIRS_LOCKS: dict[str, threading.Lock] = {}  # one per pairs file (runs run in threads)
+LR_KEYS = {"rl": "model.init_args.optimization.lr", "offline": "model.init_args.lr"}
 REWARD_TAG = "train/reward/mean"
 VAL_TAG = "val/accuracy/mean"  # greedy validation accuracy (RL module and SFTModule alike)
 RESULTS_FORMAT = "evaluation-tags-1"  # cached test results of another format are recomputed
@@ -137,14 +147,17 @@ def callbacks_with_checkpoint_dir(callbacks: list[dict], dirpath: str) -> list[d
 
 @dataclass(frozen=True)
 class Run:
-    """One training: a method, a seed and (ablation only) an RLAD alpha other than the config's."""
+    """One training: a method, a seed, (ablation only) an RLAD alpha other than the config's and
+    (sweep only) a learning rate instead of the method config's."""
     method: str
     seed: int
     alpha: float | None = None
+    lr: float | None = None
 
     @property
     def name(self) -> str:
-        return self.method if self.alpha is None else f"rlad-alpha{self.alpha:g}"
+        name = self.method if self.alpha is None else f"rlad-alpha{self.alpha:g}"
+        return name if self.lr is None else f"{name}-lr{self.lr:g}"
 
 
 def plan_runs(methods, seeds, ablation: bool, config_alpha: float) -> list[Run]:
@@ -157,6 +170,11 @@ def plan_runs(methods, seeds, ablation: bool, config_alpha: float) -> list[Run]:
             if run not in runs:
                 runs.append(run)
     return runs
+
+
+def plan_sweep(methods, seeds, lrs) -> list[Run]:
+    """Seed-major, then lr-major: the methods of one lr run side by side (same load)."""
+    return [Run(m, s, lr=lr) for s in seeds for lr in lrs for m in methods]
 
 
 @dataclass
@@ -223,6 +241,8 @@ def rl_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, quick:
     out = {**(rl_set or {}), **common_overrides(run, steps, val_interval, runs_dir)}
     if run.alpha is not None:
         out[ALPHA_KEY] = run.alpha
+    if run.lr is not None:
+        out[LR_KEYS["rl"]] = run.lr
     if quick:
         out.update({"data.init_args.prompts_per_step": QUICK["prompts_per_step"],
                     "data.init_args.val_size_per_subset": QUICK["val_per_level"],
@@ -231,12 +251,22 @@ def rl_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, quick:
     return out
 
 
+def pairs_path(run: Run, runs_dir: Path) -> Path:
+    """The teacher completions an offline run is fitted on. The sweep's runs of one seed share
+    one file: the teacher's sampling is not seeded, so each lr would otherwise see other data."""
+    if run.lr is not None:
+        return runs_dir / "offline-pairs" / f"seed{run.seed}" / "pairs.jsonl"
+    return runs_dir / run.name / f"seed{run.seed}" / "pairs.jsonl"
+
+
 def sft_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, run_dir: Path,
                   quick: bool) -> dict:
     """The CLI overrides of the offline student's SFT: same steps, seed and validation cadence."""
     out = {**common_overrides(run, steps, val_interval, runs_dir),
            "model.init_args.export_dir": str(run_dir / "hf_model"),
-           "data.init_args.pairs_file": str(run_dir / "pairs.jsonl")}
+           "data.init_args.pairs_file": str(pairs_path(run, runs_dir))}
+    if run.lr is not None:
+        out[LR_KEYS["offline"]] = run.lr
     if quick:
         out.update({"data.init_args.val_per_level": QUICK["val_per_level"],
                     "data.init_args.batch_size": QUICK["sft_batch_size"],
@@ -263,7 +293,8 @@ def train_offline(run: Run, setting: Setting, overrides: dict, run_dir: Path,
                   max_new_tokens: int, quick: bool) -> dict:
     """Teacher completions the verifier accepts, on training prompts generated with the run's
     seed (offline_distill's `--seed`; its sampling itself is not seeded), then SFT of the student.
-    The run's clock starts with the teacher sampling: it is part of the method's cost."""
+    The run's clock starts with the teacher sampling: it is part of the method's cost (a shared
+    pairs file, `pairs_path`, is made once: its sampling time counts in every run using it)."""
     sft = apply_overrides(setting.offline, overrides)
     data = SFTDataModule(**sft["data"]["init_args"]).hparams  # checks the data config, too
     distill = [sys.executable, "-m", "rlad_pl.sft.offline_distill",
@@ -275,15 +306,23 @@ def train_offline(run: Run, setting: Setting, overrides: dict, run_dir: Path,
                "--out", overrides["data.init_args.pairs_file"]]
     if quick:
         distill += ["--per-level", str(QUICK["pairs_per_level"])]
+    pairs = Path(overrides["data.init_args.pairs_file"])
+    made = pairs.with_name("pairs.json")  # command and seconds of a finished pairs file
     start = time.time()
-    pairs_seconds = run_subprocess(distill, run_dir / "pairs.log")
-    if not Path(overrides["data.init_args.pairs_file"]).read_text().strip():
+    with PAIRS_LOCKS.setdefault(str(pairs), threading.Lock()):  # sweep runs of one seed
+        if not made.exists():
+            pairs.parent.mkdir(parents=True, exist_ok=True)
+            seconds = run_subprocess(distill, pairs.with_name("pairs.log"))
+            made.write_text(json.dumps({"command": shlex.join(distill), "seconds": seconds}))
+    pairs_made = json.loads(made.read_text())
+    pairs_seconds = pairs_made["seconds"]
+    if not pairs.read_text().strip():
         raise SystemExit(f"{run.name} seed {run.seed}: the teacher had no accepted completion")
     cmd = [sys.executable, "-m", "rlad_pl.sft", "fit",
            *(arg for path in method_configs("offline") for arg in ("--config", path)),
            *cli_args(overrides)]
     sft_seconds = run_subprocess(cmd, run_dir / "train.log")
-    return {"commands": [shlex.join(distill), shlex.join(cmd)], "start_time": start,
+    return {"commands": [pairs_made["command"], shlex.join(cmd)], "start_time": start,
             "seconds": pairs_seconds + sft_seconds, "pairs_seconds": pairs_seconds}
 
 
@@ -348,7 +387,7 @@ def build_test_split(runs: list[Run], setting: Setting, args, runs_dir: Path):
             warm_start.append(data)
     exclude += [r for data in warm_start for r in SFTDataModule(**data).splits()[0]]
     prompts = {json.loads(line)["prompt"] for run in runs if run.method == "offline"
-               for line in (runs_dir / run.name / f"seed{run.seed}" / "pairs.jsonl")
+               for line in pairs_path(run, runs_dir)
                .read_text().splitlines() if line.strip()}
     seed = dotted_get(setting.offline, "data.init_args.test_seed")
     split = disjoint_split(setting.task, setting.levels, args.test_per_level, seed, exclude,
@@ -389,34 +428,41 @@ def evaluate_all(runs, runs_dir: Path, student: str, task, split, test_info: dic
 
 
 # ------------------------------------------------------------------------------- report
-def collect(run: Run, record: dict, run_dir: Path, test: dict, config_alpha: float) -> dict:
-    """One run's numbers: test results, curves from its TensorBoard events, variance share."""
+def collect(run: Run, record: dict, run_dir: Path, test: dict | None, config_alpha: float,
+            sampled_tag: str) -> dict:
+    """One run's numbers: test results (None in the sweep), curves from its TensorBoard events
+    (validation greedy and, RL only, sampled `sampled_tag`), variance share."""
     if run.method == "offline":
         scalars = read_scalars(run_dir, [VAL_TAG])
-        val = validation_curve(scalars.get(VAL_TAG, []), record["start_time"], None)
-        reward, variance_share = [], None
+        val = curve(scalars.get(VAL_TAG, []), record["start_time"])
+        reward, sampled, variance_share = [], [], None
     else:
-        scalars = read_scalars(run_dir, [REWARD_TAG, ZERO_VARIANCE_TAG, VAL_TAG])
-        reward = training_curve(scalars[REWARD_TAG], record["start_time"])
-        began = min(wall for _, wall, _ in scalars[REWARD_TAG])
-        val = validation_curve(scalars.get(VAL_TAG, []), record["start_time"], began)
+        scalars = read_scalars(run_dir, [REWARD_TAG, ZERO_VARIANCE_TAG, VAL_TAG, sampled_tag])
+        reward = curve(scalars[REWARD_TAG], record["start_time"])
+        val = curve(scalars.get(VAL_TAG, []), record["start_time"])
+        sampled = curve(scalars.get(sampled_tag, []), record["start_time"])
         variance_share = 1 - statistics.fmean(v for _, _, v in scalars[ZERO_VARIANCE_TAG])
     alpha = run.alpha if run.alpha is not None else \
         (config_alpha if run.method == "rlad" else None)
-    return {"name": run.name, "method": run.method, "seed": run.seed, "alpha": alpha, **record,
-            "test": test, "variance_share": variance_share,
-            "curves": {"reward": reward, "val": val}}
+    return {"name": run.name, "method": run.method, "seed": run.seed, "alpha": alpha,
+            "lr": run.lr, **record, "test": test, "variance_share": variance_share,
+            "curves": {"reward": reward, "val": val, "val_sampled": sampled}}
 
 
-def header_lines(args, setting: Setting, test_info: dict, sampling: dict, started: float,
-                 total: float, skipped: int, n_runs: int, train_seconds: float, machine: str,
-                 command: str) -> list:
+def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict | None,
+                 started: float, total: float, skipped: int, n_runs: int, train_seconds: float,
+                 machine: str, command: str) -> list:
+    """Title, provenance and budget of a report; the test split's paragraph unless the sweep's
+    (`test_info` None)."""
     h = dotted_get(setting.rl, "model.init_args.optimization")
     prompts = QUICK["prompts_per_step"] if args.quick else \
         dotted_get(setting.rl, "data.init_args.prompts_per_step")
     group = dotted_get(setting.rl, "model.init_args.sampling.num_samples")
+    lr = f"lr {' / '.join(f'{x:g}' for x in args.lrs)} (swept)" if args.lrs else \
+        f"lr {h.get('lr')}"
     lines = [
-        "# Knights and Knaves: GRPO vs KDRL vs RLAD vs offline distillation",
+        "# Knights and Knaves: " + ("learning-rate sweep of " if args.lrs else "")
+        + "GRPO vs KDRL vs RLAD vs offline distillation",
         "",
         f"Command: `{command}`  ",
         f"Machine: {machine}  ",
@@ -425,30 +471,38 @@ def header_lines(args, setting: Setting, test_info: dict, sampling: dict, starte
          "already trained and skipped; their run times come from their run.json); training "
          f"time summed over all runs: {train_seconds:.0f} s"),
         "",
-        (f"{args.jobs} training(s) at a time (plan order: seed-major, then the ablation), each "
+        (f"{args.jobs} training(s) at a time (plan order: seed-major, then "
+         f"{'the lr' if args.lrs else 'the ablation'}), each "
          f"process with OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; the run "
          "times below were measured under that load."),
         "",
         (f"Budget, identical for every method and seed: {setting.steps} optimizer steps, seeds "
          f"{args.seeds}, validation every {setting.val_interval} steps. RL ({BASE} and the "
          f"overlays {OVERLAYS['grpo']}, {OVERLAYS['kdrl']}): {prompts} prompts x "
-         f"G={group} rollouts per step, lr {h.get('lr')}, "
+         f"G={group} rollouts per step, {lr}, "
          f"{h.get('warmup_steps')} warm-up steps, then {h.get('lr_schedule', 'constant')}. "
          f"Offline distillation ({BASE} + {OVERLAYS['offline']}, its own batch size and lr "
-         "schedule): SFT on the teacher completions the verifier accepted, for training prompts "
-         "generated with the run's seed."
+         f"schedule{', the same lrs' if args.lrs else ''}): SFT on the teacher completions the "
+         "verifier accepted, for training prompts generated with the run's seed."
          + (f" Overrides of every RL config (--set): {setting.rl_set}." if setting.rl_set
             else "")),
-        "",
-        (f"Test split: {test_info['per_level']} generated puzzles per level "
-         f"({', '.join(setting.levels)}), generator seed {test_info['seed']} (fingerprint "
-         f"{test_info['fingerprint']}), sharing no puzzle with the RL runs' training and "
-         "validation splits, the warm-start SFT training splits "
-         f"({', '.join(args.warm_start_configs) or 'none'}) or the offline students' training "
-         f"prompts. Greedy, and k={sampling['k']} samples at temperature "
-         f"{sampling['temperature']}, top-p {sampling['top_p']}; max_new_tokens "
-         f"{sampling['max_new_tokens']}."),
     ]
+    if test_info is not None:
+        lines += ["", (
+            f"Test split: {test_info['per_level']} generated puzzles per level "
+            f"({', '.join(setting.levels)}), generator seed {test_info['seed']} (fingerprint "
+            f"{test_info['fingerprint']}), sharing no puzzle with the RL runs' training and "
+            "validation splits, the warm-start SFT training splits "
+            f"({', '.join(args.warm_start_configs) or 'none'}) or the offline students' "
+            f"training prompts. Greedy, and k={sampling['k']} samples at temperature "
+            f"{sampling['temperature']}, top-p {sampling['top_p']}; max_new_tokens "
+            f"{sampling['max_new_tokens']}.")]
+    else:
+        lines += ["", ("Selection on validation only (the test split is not evaluated): per "
+                       "method, the lr with the highest score, the mean greedy validation "
+                       "accuracy over the validation points after step 0 (RL: the "
+                       "DataModule's validation split; offline distillation: the SFT config's), "
+                       "mean over seeds.")]
     if args.quick:
         lines[1:1] = ["", "**Smoke test (--quick): tiny budget, the numbers mean nothing.**"]
     return lines
@@ -490,6 +544,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=1,
                     help="trainings (and evaluations) run at a time; with 2, give each process "
                          "one thread (OMP_NUM_THREADS=1) on a 2-core machine")
+    ap.add_argument("--lrs", type=float, nargs="+", metavar="LR",
+                    help="learning-rate sweep: every method at each LR, validation only "
+                         "(kk_lr_sweep.md / .json; no test split, no ablation)")
     ap.add_argument("--ablation", action="store_true",
                     help=f"also RLAD with alpha in {ALPHAS} on the first seed")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs/reproduce_kk"))
@@ -505,6 +562,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.lrs and (args.ablation or any(lr <= 0 for lr in args.lrs)):
+        ap.error(f"--lrs {args.lrs}: expected learning rates > 0, without --ablation")
     try:
         args.rl_set = parse_settings(args.rl_set)
     except ValueError as err:
@@ -515,21 +574,57 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def provenance(load_at_start) -> tuple[str, str]:
+    """This invocation's command line and the machine it ran on (with the load average)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    command = f"OMP_NUM_THREADS={threads} " + shlex.join(
+        ["python", "benchmarks/reproduce_kk.py", *sys.argv[1:]])
+    machine = (f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+               f"torch {torch.__version__}; load average {load_at_start[0]:.1f} at the start, "
+               f"{os.getloadavg()[0]:.1f} at the end")
+    return command, machine
+
+
 def main(argv=None) -> None:
     started, load_at_start = time.time(), os.getloadavg()
     args = parse_args(argv)
     runs_dir = args.runs_dir.resolve()
     setting = read_setting(args)
     # plan
-    runs = plan_runs(args.methods, args.seeds, args.ablation, setting.config_alpha)
+    runs = plan_sweep(args.methods, args.seeds, args.lrs) if args.lrs else \
+        plan_runs(args.methods, args.seeds, args.ablation, setting.config_alpha)
     say(f"{len(runs)} runs of {setting.steps} steps: "
         + ", ".join(f"{r.name}/seed{r.seed}" for r in runs))
     # run
     records = train_all(runs, setting, runs_dir, args.quick, args.jobs)
-    say("building the test split")
-    split, test_info = build_test_split(runs, setting, args, runs_dir)
     h = dotted_get(setting.rl, "model.init_args")
     evaluation = h.get("evaluation") or {}
+    val_k = evaluation.get("samples") or args.eval_samples  # the sampled validation's k
+    sampled_tag = f"val/mean@{val_k}"
+    out_dir = runs_dir if args.quick else RESULTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = {"grpo": "GRPO", "kdrl": "KDRL", "rlad": f"RLAD (alpha {setting.config_alpha:g})",
+             "offline": "Offline distillation"}
+    labels = {m: names[m] for m in args.methods}
+    if args.lrs:
+        results = [collect(run, records[run], runs_dir / run.name / f"seed{run.seed}", None,
+                           setting.config_alpha, sampled_tag) for run in runs]
+        command, machine = provenance(load_at_start)
+        total = time.time() - started
+        skipped = sum(bool(r.get("skipped")) for r in records.values())
+        header = header_lines(args, setting, None, None, started, total, skipped, len(runs),
+                              sum(r["seconds"] for r in results), machine, command)
+        chosen = write_sweep_report(out_dir / "kk_lr_sweep.md", header, results, labels, val_k)
+        (out_dir / "kk_lr_sweep.json").write_text(json.dumps({
+            "command": command, "machine": machine,
+            "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+            "total_wall_s": total, "steps": setting.steps, "seeds": args.seeds, "lrs": args.lrs,
+            "selection": "mean greedy validation accuracy after step 0, mean over seeds",
+            "chosen_lr": chosen, "runs": results}, indent=1) + "\n")
+        say(f"wrote kk_lr_sweep.md and kk_lr_sweep.json to {out_dir}; chosen: {chosen}")
+        return
+    say("building the test split")
+    split, test_info = build_test_split(runs, setting, args, runs_dir)
     sampling = {"k": args.eval_samples,
                 "max_new_tokens": QUICK["max_new_tokens"] if args.quick else
                 (evaluation.get("max_new_tokens") or h["sampling"]["max_new_tokens"]),
@@ -539,24 +634,14 @@ def main(argv=None) -> None:
                          args.jobs)
     # report
     results = [collect(run, records[run], runs_dir / run.name / f"seed{run.seed}", tests[run],
-                       setting.config_alpha) for run in runs]
-    names = {"grpo": "GRPO", "kdrl": "KDRL", "rlad": f"RLAD (alpha {setting.config_alpha:g})",
-             "offline": "Offline distillation"}
-    labels = {m: names[m] for m in args.methods}
+                       setting.config_alpha, sampled_tag) for run in runs]
     ablation = {Run("rlad", args.seeds[0], None if a == setting.config_alpha else a).name: a
                 for a in ALPHAS} if args.ablation else {}
     total = time.time() - started
-    threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    command = f"OMP_NUM_THREADS={threads} " + shlex.join(
-        ["python", "benchmarks/reproduce_kk.py", *sys.argv[1:]])
-    machine = (f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-               f"torch {torch.__version__}; load average {load_at_start[0]:.1f} at the start, "
-               f"{os.getloadavg()[0]:.1f} at the end")
+    command, machine = provenance(load_at_start)
     skipped = sum(bool(r.get("skipped")) for r in records.values())
     header = header_lines(args, setting, test_info, sampling, started, total, skipped,
                           len(runs), sum(r["seconds"] for r in results), machine, command)
-    out_dir = runs_dir if args.quick else RESULTS_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
     write_report(out_dir / "kk_table.md", header, results, labels, ablation, args.seeds[0],
                  setting.levels, args.eval_samples, tests[WARM_START])
     (out_dir / "kk_runs.json").write_text(json.dumps({

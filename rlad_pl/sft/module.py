@@ -88,6 +88,8 @@ class SFTModule(L.LightningModule):
         loss = self.model(**batch).loss
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/lr", self.lr_schedulers().get_last_lr()[0])
+        # x-axis = optimizer steps done once this step is applied, as the RL module's
+        self.log("step", float(self.global_step + 1))
         return loss
 
     def validation_step(self, records: list[dict], batch_idx: int, dataloader_idx: int = 0):
@@ -120,6 +122,7 @@ class SFTModule(L.LightningModule):
         tags = summarize(per_subset)
         for tag, value in tags.items():
             self.log(f"{stage}/{tag}", value, prog_bar=tag in headline(tags))
+        self.log("step", float(self.global_step))  # optimizer steps done, as the training scalars
         self.last_eval = {stage: {s: v["accuracy"] for s, v in per_subset.items()}}
 
     def on_validation_epoch_end(self) -> None:

@@ -14,14 +14,9 @@ kr = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kr)
 
 
-def test_curves_count_steps_done_and_seconds_since_start():
-    # Lightning logs step i's scalars (and an in-loop validation after it) at i - 1.
-    train = [(0, 105.0, -1.0), (1, 106.0, -0.5)]
-    assert kr.training_curve(train, 100.0) == [(1, 5.0, -1.0), (2, 6.0, -0.5)]
-    val = [(0, 104.0, 0.1), (0, 107.0, 0.2), (1, 108.0, 0.3)]  # pre-training pass, then steps
-    assert kr.validation_curve(val, 100.0, 105.0) == [(0, 4.0, 0.1), (1, 7.0, 0.2),
-                                                      (2, 8.0, 0.3)]
-    assert kr.validation_curve([(99, 150.0, 0.4)], 100.0, None) == [(100, 50.0, 0.4)]
+def test_curves_keep_the_steps_done_and_count_seconds_since_start():
+    events = [(0, 104.0, 0.1), (50, 107.0, 0.2), (100, 108.0, 0.3)]  # as the modules log them
+    assert kr.curve(events, 100.0) == [(0, 4.0, 0.1), (50, 7.0, 0.2), (100, 8.0, 0.3)]
 
 
 def test_value_at_time_is_the_latest_point_reached():
@@ -102,3 +97,40 @@ def test_report_tables_read_the_evaluation_tags(tmp_path):
     assert "| RLAD | 1 | 0.250 | 0.125 | 0.188 |" in text  # mean@4
     assert "| GRPO | 0.100 | 0.200 | 0.250 |" in text  # malformed greedy, sampled, variance
     assert "| 0.5 | 0.375 | 0.188 | 0.375 | 0.100 | 0.500 |" in text  # alpha ablation row
+
+
+def test_quarter_means_split_a_curve_in_order():
+    points = [(s, 0.0, float(s)) for s in range(1, 9)]  # values 1..8
+    assert kr.quarter_means(points) == [1.5, 3.5, 5.5, 7.5]
+    assert kr.quarter_means(points[:2]) == [1.0, 2.0]
+
+
+def sweep_run(method, lr, seed, val, reward=(0.1, 0.2, 0.3, 0.4)):
+    return {"method": method, "lr": lr, "seed": seed, "seconds": 100.0,
+            "curves": {"reward": [(i + 1, 0.0, r) for i, r in enumerate(reward)],
+                       "val": [(s, 0.0, v) for s, v in val],
+                       "val_sampled": [(s, 0.0, v / 2) for s, v in val]}}
+
+
+def test_sweep_selects_on_validation_after_step_zero_mean_over_seeds(tmp_path):
+    results = [
+        # step 0 is the same model for every lr: it must not count
+        sweep_run("grpo", 1e-4, 0, [(0, 0.9), (50, 0.2), (100, 0.2)]),
+        sweep_run("grpo", 3e-5, 0, [(0, 0.1), (50, 0.3), (100, 0.3)]),
+        sweep_run("grpo", 3e-5, 1, [(0, 0.1), (50, 0.1), (100, 0.1)]),  # mean .2 over seeds
+        sweep_run("offline", 3e-4, 0, [(50, 0.4), (100, 0.5)], reward=()),
+        sweep_run("offline", 1e-3, 0, [(50, 0.5), (100, 0.3)], reward=()),
+    ]
+    assert kr.sweep_score(results[0]) == 0.2
+    assert kr.chosen_lrs(results) == {"grpo": 1e-4, "offline": 3e-4}
+    results[2] = sweep_run("grpo", 3e-5, 1, [(0, 0.1), (50, 0.3), (100, 0.3)])
+    assert kr.chosen_lrs(results) == {"grpo": 3e-5, "offline": 3e-4}
+    path = tmp_path / "kk_lr_sweep.md"
+    chosen = kr.write_sweep_report(path, ["# sweep"], results,
+                                   {"grpo": "GRPO", "offline": "Offline"}, 4)
+    assert chosen == {"grpo": 3e-5, "offline": 3e-4}
+    text = path.read_text()
+    assert ("| GRPO | 3e-05 | 2 | 0.100 / 0.200 / 0.300 / 0.400 | 0.100 (0) -> 0.300 (50) -> "
+            "0.300 (100) | 0.050 (0) -> 0.150 (50) -> 0.150 (100) | 0.300 ± 0.000 | 100 | "
+            "**chosen** |") in text
+    assert "| GRPO | 0.0001 | 1 |" in text and "| Offline | 0.001 | 1 | - |" in text

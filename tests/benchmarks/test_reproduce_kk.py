@@ -138,3 +138,25 @@ def test_offline_overlay_keeps_the_budget_and_swaps_module_and_data():
         assert composed[f"model.{key}"] == composed[f"data.{key}"], key
     for key in ("model.init_args.sampling.num_samples", rk.ALPHA_KEY):  # the RL module's
         assert key not in composed, key
+
+
+def test_lr_sweep_plans_every_method_at_every_lr_with_its_own_lr_key(tmp_path, capsys):
+    runs = rk.plan_sweep(["grpo", "offline"], [0], [1e-5, 3e-5])
+    assert [r.name for r in runs] == ["grpo-lr1e-05", "offline-lr1e-05", "grpo-lr3e-05",
+                                      "offline-lr3e-05"]
+    args = rk.parse_args(["--lrs", "1e-5", "3e-5", "--set", "model.init_args.optimization.lr=1"])
+    rl = rk.rl_overrides(runs[0], 10, 5, tmp_path, False, args.rl_set)
+    assert rl[rk.LR_KEYS["rl"]] == 1e-5  # the sweep's lr wins over --set
+    sft = rk.sft_overrides(runs[1], 10, 5, tmp_path, tmp_path / "r", False)
+    assert sft[rk.LR_KEYS["offline"]] == 1e-5
+    assert rk.LR_KEYS["rl"] not in sft
+    assert rk.LR_KEYS["offline"] not in rk.rl_overrides(rk.Run("grpo", 0), 10, 5, tmp_path,
+                                                        False)
+    # the keys are the configs' own lr keys
+    assert rk.dotted_get(rk.load_config(rk.BASE), rk.LR_KEYS["rl"]) is not None
+    assert rk.dotted_get(rk.load_config(rk.OVERLAYS["offline"]), rk.LR_KEYS["offline"]) \
+        is not None
+    for bad in (["--lrs", "0"], ["--lrs", "1e-5", "--ablation"]):
+        with pytest.raises(SystemExit):
+            rk.parse_args(bad)
+        assert "--lrs" in capsys.readouterr().err

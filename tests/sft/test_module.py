@@ -43,3 +43,23 @@ def test_module_needs_exactly_one_model_source():
         SFTModule("tiny-tokenizer")
     with pytest.raises(ValueError):
         SFTModule("tiny-tokenizer", model="tiny-kk-student", config=TINY)
+
+
+def test_scalars_are_logged_at_the_optimizer_steps_done(tmp_path):
+    """As the RL module's: the same x-axis for every run in TensorBoard and in the reports."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    L.seed_everything(0)
+    data = SFTDataModule("tiny-tokenizer", levels=["people3"], train_per_level=64,
+                         val_per_level=2, test_per_level=2, batch_size=8)
+    module = SFTModule("tiny-tokenizer", config=TINY, max_new_tokens=8, seed=1)  # data's seed
+    logger = TensorBoardLogger(str(tmp_path), name="sft", version=0)
+    trainer = L.Trainer(max_steps=4, val_check_interval=2, log_every_n_steps=1, logger=logger,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=data)
+    events = EventAccumulator(logger.log_dir)
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
+    assert [e.step for e in events.Scalars("val/accuracy/mean")] == [2, 4]
