@@ -6,8 +6,8 @@ plus an alpha ablation of RLAD (paper Table 5).
     OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py                 # 3 seeds, logic.yaml budget
     OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --ablation      # + RLAD alpha 0.1 .. 0.9
     OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --quick --runs-dir /tmp/rkk_quick  # smoke
-    OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --lrs 1e-5 3e-5 1e-4 --seeds 0 --jobs 2
-                                                       # learning-rate sweep, validation only
+    OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --lrs 1e-5 3e-5 1e-4 \
+        --offline-lrs 3e-5 1e-4 3e-4 1e-3 --seeds 0 --jobs 2  # lr sweep, validation only
 
 The sweep (`--lrs`) trains every method at every learning rate (each method's own lr key:
 `optimization.lr` of the RL module, `lr` of the SFT module) and picks, per method, the lr with
@@ -172,9 +172,13 @@ def plan_runs(methods, seeds, ablation: bool, config_alpha: float) -> list[Run]:
     return runs
 
 
-def plan_sweep(methods, seeds, lrs) -> list[Run]:
-    """Seed-major, then lr-major: the methods of one lr run side by side (same load)."""
-    return [Run(m, s, lr=lr) for s in seeds for lr in lrs for m in methods]
+def plan_sweep(methods, seeds, lrs, offline_lrs) -> list[Run]:
+    """Seed-major, then the RL methods lr by lr (the methods of one lr side by side, same
+    load), then offline distillation at its own `offline_lrs` (SFT steps take larger lrs)."""
+    rl = [m for m in methods if m != "offline"]
+    return [run for s in seeds for run in
+            [Run(m, s, lr=lr) for lr in lrs for m in rl]
+            + ([Run("offline", s, lr=lr) for lr in offline_lrs] if "offline" in methods else [])]
 
 
 @dataclass
@@ -460,6 +464,7 @@ def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict 
     group = dotted_get(setting.rl, "model.init_args.sampling.num_samples")
     lr = f"lr {' / '.join(f'{x:g}' for x in args.lrs)} (swept)" if args.lrs else \
         f"lr {h.get('lr')}"
+    sft_lr = f", lr {' / '.join(f'{x:g}' for x in args.offline_lrs)} (swept)" if args.lrs else ""
     lines = [
         "# Knights and Knaves: " + ("learning-rate sweep of " if args.lrs else "")
         + "GRPO vs KDRL vs RLAD vs offline distillation",
@@ -482,7 +487,7 @@ def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict 
          f"G={group} rollouts per step, {lr}, "
          f"{h.get('warmup_steps')} warm-up steps, then {h.get('lr_schedule', 'constant')}. "
          f"Offline distillation ({BASE} + {OVERLAYS['offline']}, its own batch size and lr "
-         f"schedule{', the same lrs' if args.lrs else ''}): SFT on the teacher completions the "
+         f"schedule{sft_lr}): SFT on the teacher completions the "
          "verifier accepted, for training prompts generated with the run's seed."
          + (f" Overrides of every RL config (--set): {setting.rl_set}." if setting.rl_set
             else "")),
@@ -547,6 +552,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--lrs", type=float, nargs="+", metavar="LR",
                     help="learning-rate sweep: every method at each LR, validation only "
                          "(kk_lr_sweep.md / .json; no test split, no ablation)")
+    ap.add_argument("--offline-lrs", type=float, nargs="+", metavar="LR",
+                    help="the sweep's learning rates of offline distillation (default: --lrs)")
     ap.add_argument("--ablation", action="store_true",
                     help=f"also RLAD with alpha in {ALPHAS} on the first seed")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs/reproduce_kk"))
@@ -562,8 +569,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
-    if args.lrs and (args.ablation or any(lr <= 0 for lr in args.lrs)):
-        ap.error(f"--lrs {args.lrs}: expected learning rates > 0, without --ablation")
+    if args.lrs:
+        args.offline_lrs = args.offline_lrs or args.lrs
+        if args.ablation or any(lr <= 0 for lr in args.lrs + args.offline_lrs):
+            ap.error(f"--lrs {args.lrs} --offline-lrs {args.offline_lrs}: expected learning "
+                     "rates > 0, without --ablation")
+    elif args.offline_lrs:
+        ap.error("--offline-lrs is part of the sweep: give --lrs too")
     try:
         args.rl_set = parse_settings(args.rl_set)
     except ValueError as err:
@@ -591,7 +603,7 @@ def main(argv=None) -> None:
     runs_dir = args.runs_dir.resolve()
     setting = read_setting(args)
     # plan
-    runs = plan_sweep(args.methods, args.seeds, args.lrs) if args.lrs else \
+    runs = plan_sweep(args.methods, args.seeds, args.lrs, args.offline_lrs) if args.lrs else \
         plan_runs(args.methods, args.seeds, args.ablation, setting.config_alpha)
     say(f"{len(runs)} runs of {setting.steps} steps: "
         + ", ".join(f"{r.name}/seed{r.seed}" for r in runs))
@@ -619,6 +631,7 @@ def main(argv=None) -> None:
             "command": command, "machine": machine,
             "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
             "total_wall_s": total, "steps": setting.steps, "seeds": args.seeds, "lrs": args.lrs,
+            "offline_lrs": args.offline_lrs,
             "selection": "mean greedy validation accuracy after step 0, mean over seeds",
             "chosen_lr": chosen, "runs": results}, indent=1) + "\n")
         say(f"wrote kk_lr_sweep.md and kk_lr_sweep.json to {out_dir}; chosen: {chosen}")

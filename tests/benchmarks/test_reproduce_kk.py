@@ -141,9 +141,11 @@ def test_offline_overlay_keeps_the_budget_and_swaps_module_and_data():
 
 
 def test_lr_sweep_plans_every_method_at_every_lr_with_its_own_lr_key(tmp_path, capsys):
-    runs = rk.plan_sweep(["grpo", "offline"], [0], [1e-5, 3e-5])
-    assert [r.name for r in runs] == ["grpo-lr1e-05", "offline-lr1e-05", "grpo-lr3e-05",
-                                      "offline-lr3e-05"]
+    runs = rk.plan_sweep(["offline", "grpo", "kdrl"], [0], [1e-5, 3e-5], [1e-3])
+    assert [r.name for r in runs] == ["grpo-lr1e-05", "kdrl-lr1e-05", "grpo-lr3e-05",
+                                      "kdrl-lr3e-05", "offline-lr0.001"]
+    runs = rk.plan_sweep(["grpo", "offline"], [0], [1e-5], [1e-5])
+    assert [r.name for r in runs] == ["grpo-lr1e-05", "offline-lr1e-05"]
     args = rk.parse_args(["--lrs", "1e-5", "3e-5", "--set", "model.init_args.optimization.lr=1"])
     rl = rk.rl_overrides(runs[0], 10, 5, tmp_path, False, args.rl_set)
     assert rl[rk.LR_KEYS["rl"]] == 1e-5  # the sweep's lr wins over --set
@@ -156,7 +158,10 @@ def test_lr_sweep_plans_every_method_at_every_lr_with_its_own_lr_key(tmp_path, c
     assert rk.dotted_get(rk.load_config(rk.BASE), rk.LR_KEYS["rl"]) is not None
     assert rk.dotted_get(rk.load_config(rk.OVERLAYS["offline"]), rk.LR_KEYS["offline"]) \
         is not None
-    for bad in (["--lrs", "0"], ["--lrs", "1e-5", "--ablation"]):
+    assert args.offline_lrs == [1e-5, 3e-5]  # default: the RL grid
+    assert rk.parse_args(["--lrs", "1e-5", "--offline-lrs", "1e-3"]).offline_lrs == [1e-3]
+    for bad in (["--lrs", "0"], ["--lrs", "1e-5", "--ablation"], ["--offline-lrs", "1e-3"],
+                ["--lrs", "1e-5", "--offline-lrs", "-1"]):
         with pytest.raises(SystemExit):
             rk.parse_args(bad)
-        assert "--lrs" in capsys.readouterr().err
+        assert "lrs" in capsys.readouterr().err
