@@ -243,3 +243,46 @@ def plot_curves(path: Path, results, labels) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def moving_average(values, window: int) -> list[float]:
+    """Trailing mean over up to `window` values (the first points average what they have)."""
+    return [statistics.fmean(values[max(0, i + 1 - window):i + 1]) for i in range(len(values))]
+
+
+def plot_sweep(path: Path, results, labels, window: int = 10) -> None:
+    """One column per method: training reward (trailing mean over `window` steps) and validation
+    accuracy (greedy solid, sampled dashed) against steps, one line per lr (mean over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(labels), figsize=(4.2 * len(labels), 7), squeeze=False)
+    for col, (method, label) in enumerate(labels.items()):
+        for lr in dict.fromkeys(r["lr"] for r in results if r["method"] == method):
+            runs = [r for r in results if r["method"] == method and r["lr"] == lr]
+            reward = mean_curve([r["curves"]["reward"] for r in runs if r["curves"]["reward"]])
+            line = None
+            if reward:
+                steps, _, values = zip(*reward, strict=True)
+                (line,) = axes[0][col].plot(steps, moving_average(values, window),
+                                            label=f"lr {lr:g}")
+            color = {"color": line.get_color()} if line else {}
+            for key, style in (("val", "-"), ("val_sampled", "--")):
+                points = mean_curve([r["curves"][key] for r in runs if r["curves"].get(key)])
+                if points:
+                    steps, _, values = zip(*points, strict=True)
+                    axes[1][col].plot(steps, values, style, marker="o", **color,
+                                      label=f"lr {lr:g}" if key == "val" else None)
+        axes[0][col].set_title(label)
+        axes[0][col].set_ylabel(f"training reward ({window}-step trailing mean)")
+        axes[1][col].set_ylabel("validation accuracy (greedy -, sampled --)")
+        for ax in axes[:, col]:
+            ax.set_xlabel("optimizer steps")
+            ax.grid(alpha=0.3)
+        axes[1][col].legend(fontsize=8)
+    fig.suptitle("Learning-rate sweep (selection on validation only)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

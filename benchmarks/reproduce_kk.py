@@ -12,7 +12,7 @@ plus an alpha ablation of RLAD (paper Table 5).
 The sweep (`--lrs`) trains every method at every learning rate (each method's own lr key:
 `optimization.lr` of the RL module, `lr` of the SFT module) and picks, per method, the lr with
 the best mean greedy validation accuracy after step 0; it never touches the test split
-(`kk_lr_sweep.md`, `kk_lr_sweep.json`).
+(`kk_lr_sweep.md`, `.json`, `.png`).
 
 Plan, run, report. Every method is `configs/logic.yaml` plus its overlay (`configs/logic-grpo.yaml`,
 `logic-kdrl.yaml`, `logic-offline.yaml`: only what differs), so the budget (steps, data, sampling,
@@ -58,6 +58,7 @@ from kk_report import (
     ZERO_VARIANCE_TAG,
     curve,
     plot_curves,
+    plot_sweep,
     read_scalars,
     write_report,
     write_sweep_report,
@@ -634,7 +635,8 @@ def main(argv=None) -> None:
             "offline_lrs": args.offline_lrs,
             "selection": "mean greedy validation accuracy after step 0, mean over seeds",
             "chosen_lr": chosen, "runs": results}, indent=1) + "\n")
-        say(f"wrote kk_lr_sweep.md and kk_lr_sweep.json to {out_dir}; chosen: {chosen}")
+        plot_sweep(out_dir / "kk_lr_sweep.png", results, labels)
+        say(f"wrote kk_lr_sweep.md, .json and .png to {out_dir}; chosen: {chosen}")
         return
     say("building the test split")
     split, test_info = build_test_split(runs, setting, args, runs_dir)

@@ -134,3 +134,9 @@ def test_sweep_selects_on_validation_after_step_zero_mean_over_seeds(tmp_path):
             "0.300 (100) | 0.050 (0) -> 0.150 (50) -> 0.150 (100) | 0.300 ± 0.000 | 100 | "
             "**chosen** |") in text
     assert "| GRPO | 0.0001 | 1 |" in text and "| Offline | 0.001 | 1 | - |" in text
+    kr.plot_sweep(tmp_path / "kk_lr_sweep.png", results, {"grpo": "GRPO", "offline": "Offline"})
+    assert (tmp_path / "kk_lr_sweep.png").stat().st_size > 0
+
+
+def test_moving_average_is_trailing():
+    assert kr.moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
