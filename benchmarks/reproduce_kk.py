@@ -8,6 +8,8 @@ plus an alpha ablation of RLAD (paper Table 5).
     OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --quick --runs-dir /tmp/rkk_quick  # smoke
     OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --lrs 1e-5 3e-5 1e-4 \
         --offline-lrs 3e-5 1e-4 3e-4 1e-3 --seeds 0 --jobs 2  # lr sweep, validation only
+    OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --tuned benchmarks/results/kk_lr_sweep.json \
+        --seeds 0 1 2 3 4 --ablation --jobs 2            # the comparison at the chosen lrs
 
 The sweep (`--lrs`) trains every method at every learning rate (each method's own lr key:
 `optimization.lr` of the RL module, `lr` of the SFT module) and picks, per method, the lr with
@@ -194,6 +196,7 @@ class Setting:
     levels: list[str]
     config_alpha: float
     rl_set: dict
+    tuned_lr: dict  # method -> the lr a sweep chose (--tuned); {}: the configs' lrs
 
 
 def read_setting(args) -> Setting:
@@ -210,7 +213,21 @@ def read_setting(args) -> Setting:
     steps = args.steps or dotted_get(rl, "trainer.max_steps")
     val_every = args.val_every or dotted_get(rl, "trainer.val_check_interval")
     return Setting(rl, offline, steps, min(val_every, steps), task, list(task.subsets),
-                   dotted_get(rl, ALPHA_KEY), args.rl_set)
+                   dotted_get(rl, ALPHA_KEY), args.rl_set, read_tuned(args.tuned, args.methods))
+
+
+def read_tuned(path: Path | None, methods) -> dict:
+    """{method: lr} of a sweep's results file (`kk_lr_sweep.json`, its `chosen_lr`)."""
+    if path is None:
+        return {}
+    try:
+        chosen = json.loads(path.read_text())["chosen_lr"]
+    except (OSError, ValueError, KeyError) as err:
+        raise SystemExit(f"--tuned {path}: not a kk_lr_sweep.json ({err})") from None
+    missing = [m for m in methods if m not in chosen]
+    if missing:
+        raise SystemExit(f"--tuned {path}: no chosen lr for {missing}; it has {sorted(chosen)}")
+    return {m: chosen[m] for m in methods}
 
 
 # ------------------------------------------------------------------------------------ run
@@ -240,14 +257,15 @@ def common_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path) ->
 
 
 def rl_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, quick: bool,
-                 rl_set: dict | None = None) -> dict:
+                 rl_set: dict | None = None, tuned_lr: float | None = None) -> dict:
     """The CLI overrides of an RL run: `rl_set` (--set, every RL method alike), then the run's
-    seed, budget and folders (and the smoke sizes)."""
+    seed, budget and folders (and the smoke sizes), and its lr: the sweep's, else `tuned_lr`."""
     out = {**(rl_set or {}), **common_overrides(run, steps, val_interval, runs_dir)}
     if run.alpha is not None:
         out[ALPHA_KEY] = run.alpha
-    if run.lr is not None:
-        out[LR_KEYS["rl"]] = run.lr
+    lr = run.lr if run.lr is not None else tuned_lr
+    if lr is not None:
+        out[LR_KEYS["rl"]] = lr
     if quick:
         out.update({"data.init_args.prompts_per_step": QUICK["prompts_per_step"],
                     "data.init_args.val_size_per_subset": QUICK["val_per_level"],
@@ -265,13 +283,15 @@ def pairs_path(run: Run, runs_dir: Path) -> Path:
 
 
 def sft_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, run_dir: Path,
-                  quick: bool) -> dict:
-    """The CLI overrides of the offline student's SFT: same steps, seed and validation cadence."""
+                  quick: bool, tuned_lr: float | None = None) -> dict:
+    """The CLI overrides of the offline student's SFT: same steps, seed and validation cadence;
+    its lr as in `rl_overrides`."""
     out = {**common_overrides(run, steps, val_interval, runs_dir),
            "model.init_args.export_dir": str(run_dir / "hf_model"),
            "data.init_args.pairs_file": str(pairs_path(run, runs_dir))}
-    if run.lr is not None:
-        out[LR_KEYS["offline"]] = run.lr
+    lr = run.lr if run.lr is not None else tuned_lr
+    if lr is not None:
+        out[LR_KEYS["offline"]] = lr
     if quick:
         out.update({"data.init_args.val_per_level": QUICK["val_per_level"],
                     "data.init_args.batch_size": QUICK["sft_batch_size"],
@@ -345,13 +365,13 @@ def train_one(run: Run, setting: Setting, runs_dir: Path, quick: bool) -> dict:
     say(f"train {run.name} seed {run.seed} -> {run_dir}")
     if run.method == "offline":
         overrides = sft_overrides(run, setting.steps, setting.val_interval, runs_dir,
-                                  run_dir, quick)
+                                  run_dir, quick, setting.tuned_lr.get("offline"))
         max_new = QUICK["max_new_tokens"] if quick else \
             dotted_get(setting.offline, "model.init_args.max_new_tokens")
         record = train_offline(run, setting, overrides, run_dir, max_new, quick)
     else:
         overrides = rl_overrides(run, setting.steps, setting.val_interval, runs_dir, quick,
-                                 setting.rl_set)
+                                 setting.rl_set, setting.tuned_lr.get(run.method))
         record = train_rl(run, overrides, run_dir)
     record["overrides"] = overrides
     done.write_text(json.dumps(record, indent=1) + "\n")
@@ -463,9 +483,15 @@ def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict 
     prompts = QUICK["prompts_per_step"] if args.quick else \
         dotted_get(setting.rl, "data.init_args.prompts_per_step")
     group = dotted_get(setting.rl, "model.init_args.sampling.num_samples")
-    lr = f"lr {' / '.join(f'{x:g}' for x in args.lrs)} (swept)" if args.lrs else \
-        f"lr {h.get('lr')}"
-    sft_lr = f", lr {' / '.join(f'{x:g}' for x in args.offline_lrs)} (swept)" if args.lrs else ""
+    if args.lrs:
+        lr = f"lr {' / '.join(f'{x:g}' for x in args.lrs)} (swept)"
+        sft_lr = f", lr {' / '.join(f'{x:g}' for x in args.offline_lrs)} (swept)"
+    elif setting.tuned_lr:
+        lr = f"each method's lr from {args.tuned} (" + ", ".join(
+            f"{m} {x:g}" for m, x in setting.tuned_lr.items()) + ")"
+        sft_lr = ""
+    else:
+        lr, sft_lr = f"lr {h.get('lr')}", ""
     lines = [
         "# Knights and Knaves: " + ("learning-rate sweep of " if args.lrs else "")
         + "GRPO vs KDRL vs RLAD vs offline distillation",
@@ -553,6 +579,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--lrs", type=float, nargs="+", metavar="LR",
                     help="learning-rate sweep: every method at each LR, validation only "
                          "(kk_lr_sweep.md / .json; no test split, no ablation)")
+    ap.add_argument("--tuned", type=Path, metavar="SWEEP_JSON",
+                    help="train each method at the lr a sweep chose (its kk_lr_sweep.json)")
     ap.add_argument("--offline-lrs", type=float, nargs="+", metavar="LR",
                     help="the sweep's learning rates of offline distillation (default: --lrs)")
     ap.add_argument("--ablation", action="store_true",
@@ -577,6 +605,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                      "rates > 0, without --ablation")
     elif args.offline_lrs:
         ap.error("--offline-lrs is part of the sweep: give --lrs too")
+    if args.lrs and args.tuned:
+        ap.error("--tuned is for the comparison after a sweep, not for --lrs")
     try:
         args.rl_set = parse_settings(args.rl_set)
     except ValueError as err:
@@ -663,7 +693,8 @@ def main(argv=None) -> None:
         "command": command, "machine": machine,
         "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
         "total_wall_s": total, "steps": setting.steps, "seeds": args.seeds,
-        "levels": setting.levels, "test_split": test_info, "sampling": sampling,
+        "levels": setting.levels, "tuned_lr": setting.tuned_lr, "test_split": test_info,
+        "sampling": sampling,
         "warm_start": tests[WARM_START], "runs": results}, indent=1) + "\n")
     plot_curves(out_dir / "kk_curves.png", results, labels)
     say(f"wrote kk_table.md, kk_runs.json and kk_curves.png to {out_dir} ({total:.0f} s)")

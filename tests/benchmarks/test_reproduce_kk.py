@@ -3,6 +3,7 @@
 import contextlib
 import importlib.util
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -165,3 +166,25 @@ def test_lr_sweep_plans_every_method_at_every_lr_with_its_own_lr_key(tmp_path, c
         with pytest.raises(SystemExit):
             rk.parse_args(bad)
         assert "lrs" in capsys.readouterr().err
+
+
+def test_tuned_lrs_come_from_the_sweep_file(tmp_path, capsys):
+    sweep = tmp_path / "kk_lr_sweep.json"
+    sweep.write_text(json.dumps({"chosen_lr": {"grpo": 3e-5, "rlad": 1e-4, "offline": 3e-4}}))
+    args = rk.parse_args(["--tuned", str(sweep), "--methods", "grpo", "offline"])
+    setting = rk.read_setting(args)
+    assert setting.tuned_lr == {"grpo": 3e-5, "offline": 3e-4}
+    out = rk.rl_overrides(rk.Run("grpo", 0), 10, 5, tmp_path, False, None,
+                          setting.tuned_lr["grpo"])
+    assert out[rk.LR_KEYS["rl"]] == 3e-5
+    assert rk.sft_overrides(rk.Run("offline", 0), 10, 5, tmp_path, tmp_path, False,
+                            3e-4)[rk.LR_KEYS["offline"]] == 3e-4
+    assert rk.rl_overrides(rk.Run("grpo", 0, lr=1e-5), 10, 5, tmp_path, False, None,
+                           3e-5)[rk.LR_KEYS["rl"]] == 1e-5  # a sweep run keeps its own lr
+    with pytest.raises(SystemExit, match="no chosen lr for \\['kdrl'\\]"):
+        rk.read_setting(rk.parse_args(["--tuned", str(sweep)]))
+    with pytest.raises(SystemExit, match="not a kk_lr_sweep.json"):
+        rk.read_setting(rk.parse_args(["--tuned", str(tmp_path / "absent.json")]))
+    with pytest.raises(SystemExit):
+        rk.parse_args(["--tuned", str(sweep), "--lrs", "1e-5"])
+    assert "--tuned" in capsys.readouterr().err
