@@ -1,4 +1,4 @@
-"""Plan and run helpers of benchmarks/reproduce_kk.py (no training) and the baseline overlays."""
+"""Plan and run helpers of benchmarks/reproduce.py (no training) and the baseline overlays."""
 
 import contextlib
 import importlib.util
@@ -14,10 +14,10 @@ from rlad_pl.cli import main
 from rlad_pl.module import METRICS
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import their sibling kk_report
-_spec = importlib.util.spec_from_file_location("reproduce_kk", REPO / "benchmarks" /
-                                              "reproduce_kk.py")
-rk = sys.modules["reproduce_kk"] = importlib.util.module_from_spec(_spec)  # dataclasses need it
+sys.path.insert(0, str(REPO / "benchmarks"))  # the script imports its sibling reproduce_report
+_spec = importlib.util.spec_from_file_location("reproduce", REPO / "benchmarks" /
+                                              "reproduce.py")
+rk = sys.modules["reproduce"] = importlib.util.module_from_spec(_spec)  # dataclasses need it
 _spec.loader.exec_module(rk)
 
 
@@ -108,24 +108,28 @@ RL_OVERLAY_KEYS = ("model.init_args.objective.", "model.init_args.teacher",
                    "trainer.logger.init_args.name", "trainer.callbacks")
 
 
+@pytest.mark.parametrize("task", sorted(rk.SUITES))
 @pytest.mark.parametrize("method", ["grpo", "kdrl"])
-def test_rl_overlays_change_only_the_method(method):
-    base = resolved_config(rk.BASE)
-    composed = resolved_config(*rk.method_configs(method))
+def test_rl_overlays_change_only_the_method(task, method):
+    suite = rk.SUITES[task]
+    base = resolved_config(suite.base)
+    composed = resolved_config(*rk.method_configs(suite, method))
     changed = differing(base, composed)
     assert changed and all(k.startswith(RL_OVERLAY_KEYS) for k in changed), sorted(changed)
-    assert composed["trainer.logger.init_args.name"] == f"logic-{method}"
+    assert composed["trainer.logger.init_args.name"] == f"{task}-{method}"
     assert composed["model.init_args.objective.class_path"] == \
         f"rlad_pl.objectives.{method.upper()}"
-    base_callbacks = rk.load_config(rk.BASE)["trainer"]["callbacks"]
-    overlay_callbacks = rk.load_config(rk.OVERLAYS[method])["trainer"]["callbacks"]
+    base_callbacks = rk.load_config(suite.base)["trainer"]["callbacks"]
+    overlay_callbacks = rk.load_config(suite.overlays[method])["trainer"]["callbacks"]
     assert overlay_callbacks == rk.callbacks_with_checkpoint_dir(
-        base_callbacks, f"runs/logic-{method}/checkpoints")
+        base_callbacks, f"runs/{task}-{method}/checkpoints")
 
 
-def test_offline_overlay_keeps_the_budget_and_swaps_module_and_data():
-    base = resolved_config(rk.BASE)
-    composed = resolved_config(*rk.method_configs("offline"))  # python -m rlad_pl.sft is rlad-pl
+@pytest.mark.parametrize("task", sorted(rk.SUITES))
+def test_offline_overlay_keeps_the_budget_and_swaps_module_and_data(task):
+    suite = rk.SUITES[task]
+    base = resolved_config(suite.base)
+    composed = resolved_config(*rk.method_configs(suite, "offline"))  # rlad_pl.sft is rlad-pl
     for key in ("seed_everything", "trainer.max_steps", "trainer.val_check_interval",
                 "trainer.check_val_every_n_epoch", "trainer.accelerator", "trainer.devices"):
         assert composed[key] == base[key], key
@@ -156,9 +160,10 @@ def test_lr_sweep_plans_every_method_at_every_lr_with_its_own_lr_key(tmp_path, c
     assert rk.LR_KEYS["offline"] not in rk.rl_overrides(rk.Run("grpo", 0), 10, 5, tmp_path,
                                                         False)
     # the keys are the configs' own lr keys
-    assert rk.dotted_get(rk.load_config(rk.BASE), rk.LR_KEYS["rl"]) is not None
-    assert rk.dotted_get(rk.load_config(rk.OVERLAYS["offline"]), rk.LR_KEYS["offline"]) \
-        is not None
+    for suite in rk.SUITES.values():
+        assert rk.dotted_get(rk.load_config(suite.base), rk.LR_KEYS["rl"]) is not None
+        assert rk.dotted_get(rk.load_config(suite.overlays["offline"]), rk.LR_KEYS["offline"]) \
+            is not None
     assert args.offline_lrs == [1e-5, 3e-5]  # default: the RL grid
     assert rk.parse_args(["--lrs", "1e-5", "--offline-lrs", "1e-3"]).offline_lrs == [1e-3]
     for bad in (["--lrs", "0"], ["--lrs", "1e-5", "--ablation"], ["--offline-lrs", "1e-3"],
@@ -183,8 +188,16 @@ def test_tuned_lrs_come_from_the_sweep_file(tmp_path, capsys):
                            3e-5)[rk.LR_KEYS["rl"]] == 1e-5  # a sweep run keeps its own lr
     with pytest.raises(SystemExit, match="no chosen lr for \\['kdrl'\\]"):
         rk.read_setting(rk.parse_args(["--tuned", str(sweep)]))
-    with pytest.raises(SystemExit, match="not a kk_lr_sweep.json"):
+    with pytest.raises(SystemExit, match="not a sweep's results file"):
         rk.read_setting(rk.parse_args(["--tuned", str(tmp_path / "absent.json")]))
     with pytest.raises(SystemExit):
         rk.parse_args(["--tuned", str(sweep), "--lrs", "1e-5"])
     assert "--tuned" in capsys.readouterr().err
+
+
+def test_math_suite_reads_its_own_configs():
+    setting = rk.read_setting(rk.parse_args(["--task", "math"]))
+    assert setting.suite.prefix == "math" and setting.levels == ["ops1", "ops2", "ops3"]
+    assert rk.dotted_get(setting.rl, "model.init_args.student") == "tiny-math-student"
+    assert rk.dotted_get(setting.offline, "model.init_args.model") == "tiny-math-student"
+    assert all((REPO / c).is_file() for c in setting.suite.warm_start_configs)

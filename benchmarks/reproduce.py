@@ -1,24 +1,27 @@
-"""Reproduce the paper's Table-1-style comparison on the embedded Knights-and-Knaves setting:
-GRPO, KDRL, RLAD (TRRD) and offline distillation with identical budgets, several seeds, compared at
-equal steps (test accuracy of the final students) and at equal wall time (validation accuracy),
-plus an alpha ablation of RLAD (paper Table 5).
+"""Reproduce the paper's Table-1-style comparison on an embedded task (Knights and Knaves,
+`--task logic`, the default; math, `--task math`): GRPO, KDRL, RLAD (TRRD) and offline
+distillation with identical budgets, several seeds, compared at equal steps (test accuracy of the
+final students) and at equal wall time (validation accuracy), plus an alpha ablation of RLAD
+(paper Table 5), and the learning-rate sweep that tunes every method the same way first.
 
-    OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py                 # 3 seeds, logic.yaml budget
-    OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --ablation      # + RLAD alpha 0.1 .. 0.9
-    OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --quick --runs-dir /tmp/rkk_quick  # smoke
-    OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --lrs 1e-5 3e-5 1e-4 \
+    OMP_NUM_THREADS=1 python benchmarks/reproduce.py            # K&K, 3 seeds, logic.yaml budget
+    OMP_NUM_THREADS=1 python benchmarks/reproduce.py --ablation # + RLAD alpha 0.1 .. 0.9
+    OMP_NUM_THREADS=1 python benchmarks/reproduce.py --quick --runs-dir /tmp/rkk_quick  # smoke
+    OMP_NUM_THREADS=1 python benchmarks/reproduce.py --lrs 1e-5 3e-5 1e-4 \
         --offline-lrs 3e-5 1e-4 3e-4 1e-3 --seeds 0 --jobs 2  # lr sweep, validation only
-    OMP_NUM_THREADS=1 python benchmarks/reproduce_kk.py --tuned benchmarks/results/kk_lr_sweep.json \
+    OMP_NUM_THREADS=1 python benchmarks/reproduce.py --tuned benchmarks/results/kk_lr_sweep.json \
         --seeds 0 1 2 3 4 --ablation --jobs 2            # the comparison at the chosen lrs
+    OMP_NUM_THREADS=1 python benchmarks/reproduce.py --task math ...   # the same on math
 
 The sweep (`--lrs`) trains every method at every learning rate (each method's own lr key:
 `optimization.lr` of the RL module, `lr` of the SFT module) and picks, per method, the lr with
 the best mean greedy validation accuracy after step 0; it never touches the test split
-(`kk_lr_sweep.md`, `.json`, `.png`).
+(`<prefix>_lr_sweep.md`, `.json`, `.png`; prefix `kk` or `math`).
 
-Plan, run, report. Every method is `configs/logic.yaml` plus its overlay (`configs/logic-grpo.yaml`,
-`logic-kdrl.yaml`, `logic-offline.yaml`: only what differs), so the budget (steps, data, sampling,
-evaluation) is the same by construction. Every training is a subprocess of the real CLI
+Plan, run, report. Every method is the task's RLAD config (`configs/logic.yaml`,
+`configs/math.yaml`) plus its overlay (`configs/logic-grpo.yaml`, `logic-kdrl.yaml`,
+`logic-offline.yaml`, and the `math-` ones: only what differs), so the budget (steps, data,
+sampling, evaluation) is the same by construction. Every training is a subprocess of the real CLI
 (`python -m rlad_pl.cli fit`, the `rlad-pl` entry point; offline distillation:
 `python -m rlad_pl.sft.offline_distill`, then `python -m rlad_pl.sft fit`), with command-line
 overrides for the run's seed, budget and folders (plus one generated file that moves the
@@ -26,10 +29,10 @@ ModelCheckpoint into the run's folder). A run lives in `<runs-dir>/<run>/seed<S>
 events, logs, `hf_model`); a run whose `hf_model` and `run.json` exist is skipped, so an
 interrupted reproduction resumes. The final students are evaluated by `rlad_pl.evaluation` on a
 fresh test split (`rlad_pl.tasks.splits.disjoint_split`, the offline config's test seed) that
-shares no puzzle with any RL training/validation split used, the warm-start models' SFT training
-splits, or the prompts the offline student was trained on. Results (`kk_report.py`):
-`benchmarks/results/kk_table.md`, `kk_runs.json`, `kk_curves.png` (with `--quick`: the same names
-under `--runs-dir`).
+shares no problem with any RL training/validation split used, the warm-start models' SFT training
+splits, or the prompts the offline student was trained on. Results (`reproduce_report.py`):
+`benchmarks/results/<prefix>_table.md`, `<prefix>_runs.json`, `<prefix>_curves.png` (with
+`--quick`: the same names under `--runs-dir`).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from kk_report import (
+from reproduce_report import (
     RL_METHODS,
     WARM_START,
     ZERO_VARIANCE_TAG,
@@ -75,10 +78,34 @@ from rlad_pl.tasks.splits import disjoint_split, split_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "benchmarks" / "results"
-BASE = "configs/logic.yaml"  # RLAD; the other methods are overlays of it
-OVERLAYS = {"grpo": "configs/logic-grpo.yaml", "kdrl": "configs/logic-kdrl.yaml", "rlad": None,
-            "offline": "configs/logic-offline.yaml"}
-ALPHA_KEY = "model.init_args.objective.init_args.alpha"  # RLAD's (TRRD's) alpha in logic.yaml
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One task's comparison: its RLAD config (the base), each method's overlay of it, the SFT
+    configs that trained its warm-start models (kept out of the test split), the prefix of its
+    results files and its title."""
+    base: str
+    overlays: dict
+    warm_start_configs: tuple
+    prefix: str
+    title: str
+
+
+def overlays(name: str) -> dict:
+    return {"grpo": f"configs/{name}-grpo.yaml", "kdrl": f"configs/{name}-kdrl.yaml",
+            "rlad": None, "offline": f"configs/{name}-offline.yaml"}
+
+
+SUITES = {
+    "logic": Suite("configs/logic.yaml", overlays("logic"),
+                   ("configs/sft_student.yaml", "configs/sft_teacher.yaml",
+                    "configs/sft_teacher_stage2.yaml"), "kk", "Knights and Knaves"),
+    "math": Suite("configs/math.yaml", overlays("math"),
+                  ("configs/sft_math_student.yaml", "configs/sft_math_teacher.yaml"), "math",
+                  "Embedded math"),
+}
+ALPHA_KEY = "model.init_args.objective.init_args.alpha"  # RLAD's (TRRD's) alpha in the base
 ALPHAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 PAIRS_LOCKS: dict[str, threading.Lock] = {}  # one per pairs file (runs run in threads)
 LR_KEYS = {"rl": "model.init_args.optimization.lr", "offline": "model.init_args.lr"}
@@ -91,7 +118,7 @@ QUICK = {"steps": 2, "test_per_level": 10, "max_new_tokens": 128, "prompts_per_s
 
 
 def say(message: str) -> None:
-    print(f"[reproduce_kk {time.strftime('%H:%M:%S')}] {message}", flush=True)
+    print(f"[reproduce {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # ---------------------------------------------------------------------------- configs and plan
@@ -133,9 +160,9 @@ def cli_args(overrides: dict) -> list[str]:
     return [f"--{key}={text(value)}" for key, value in overrides.items()]
 
 
-def method_configs(method: str) -> list[str]:
+def method_configs(suite: Suite, method: str) -> list[str]:
     """The `--config` files of a method: the base, then its overlay."""
-    return [BASE] + ([OVERLAYS[method]] if OVERLAYS[method] else [])
+    return [suite.base] + ([suite.overlays[method]] if suite.overlays[method] else [])
 
 
 def callbacks_with_checkpoint_dir(callbacks: list[dict], dirpath: str) -> list[dict]:
@@ -186,8 +213,9 @@ def plan_sweep(methods, seeds, lrs, offline_lrs) -> list[Run]:
 
 @dataclass
 class Setting:
-    """What every run shares: the base config (with --set applied), the offline overlay, the
-    budget and the task."""
+    """What every run shares: the task's suite, the base config (with --set applied), the
+    offline overlay, the budget and the task."""
+    suite: Suite
     rl: dict
     offline: dict
     steps: int
@@ -202,28 +230,29 @@ class Setting:
 def read_setting(args) -> Setting:
     """The base config with `--set` applied, and a check that the offline overlay fine-tunes the
     same student on the same levels."""
-    rl = apply_overrides(load_config(BASE), args.rl_set)
-    offline = load_config(OVERLAYS["offline"])
+    suite = SUITES[args.task]
+    rl = apply_overrides(load_config(suite.base), args.rl_set)
+    offline = load_config(suite.overlays["offline"])
     data = dotted_get(rl, "data.init_args")
     task = get_task(data["task"], **(data.get("task_kwargs") or {}))
     if dotted_get(offline, "model.init_args.model") != dotted_get(rl, "model.init_args.student") \
             or list(dotted_get(offline, "data.init_args.levels", [])) != list(task.subsets):
-        raise SystemExit(f"{OVERLAYS['offline']} trains another student or other levels than "
-                         f"{BASE}")
+        raise SystemExit(f"{suite.overlays['offline']} trains another student or other levels "
+                         f"than {suite.base}")
     steps = args.steps or dotted_get(rl, "trainer.max_steps")
     val_every = args.val_every or dotted_get(rl, "trainer.val_check_interval")
-    return Setting(rl, offline, steps, min(val_every, steps), task, list(task.subsets),
+    return Setting(suite, rl, offline, steps, min(val_every, steps), task, list(task.subsets),
                    dotted_get(rl, ALPHA_KEY), args.rl_set, read_tuned(args.tuned, args.methods))
 
 
 def read_tuned(path: Path | None, methods) -> dict:
-    """{method: lr} of a sweep's results file (`kk_lr_sweep.json`, its `chosen_lr`)."""
+    """{method: lr} of a sweep's results file (`<prefix>_lr_sweep.json`, its `chosen_lr`)."""
     if path is None:
         return {}
     try:
         chosen = json.loads(path.read_text())["chosen_lr"]
     except (OSError, ValueError, KeyError) as err:
-        raise SystemExit(f"--tuned {path}: not a kk_lr_sweep.json ({err})") from None
+        raise SystemExit(f"--tuned {path}: not a sweep's results file ({err})") from None
     missing = [m for m in methods if m not in chosen]
     if missing:
         raise SystemExit(f"--tuned {path}: no chosen lr for {missing}; it has {sorted(chosen)}")
@@ -299,10 +328,10 @@ def sft_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, run_d
     return out
 
 
-def train_rl(run: Run, overrides: dict, run_dir: Path) -> dict:
-    configs = method_configs(run.method)
+def train_rl(run: Run, suite: Suite, overrides: dict, run_dir: Path) -> dict:
+    configs = method_configs(suite, run.method)
     callbacks = dotted_get(load_config(configs[-1]), "trainer.callbacks") or \
-        dotted_get(load_config(BASE), "trainer.callbacks", [])
+        dotted_get(load_config(suite.base), "trainer.callbacks", [])
     ckpt_config = run_dir / "checkpoint_dir.yaml"
     ckpt_config.write_text(yaml.safe_dump({"trainer": {"callbacks": callbacks_with_checkpoint_dir(
         callbacks, str(run_dir / "checkpoints"))}}))
@@ -344,7 +373,8 @@ def train_offline(run: Run, setting: Setting, overrides: dict, run_dir: Path,
     if not pairs.read_text().strip():
         raise SystemExit(f"{run.name} seed {run.seed}: the teacher had no accepted completion")
     cmd = [sys.executable, "-m", "rlad_pl.sft", "fit",
-           *(arg for path in method_configs("offline") for arg in ("--config", path)),
+           *(arg for path in method_configs(setting.suite, "offline")
+             for arg in ("--config", path)),
            *cli_args(overrides)]
     sft_seconds = run_subprocess(cmd, run_dir / "train.log")
     return {"commands": [pairs_made["command"], shlex.join(cmd)], "start_time": start,
@@ -372,7 +402,7 @@ def train_one(run: Run, setting: Setting, runs_dir: Path, quick: bool) -> dict:
     else:
         overrides = rl_overrides(run, setting.steps, setting.val_interval, runs_dir, quick,
                                  setting.rl_set, setting.tuned_lr.get(run.method))
-        record = train_rl(run, overrides, run_dir)
+        record = train_rl(run, setting.suite, overrides, run_dir)
     record["overrides"] = overrides
     done.write_text(json.dumps(record, indent=1) + "\n")
     say(f"done {run.name} seed {run.seed} in {record['seconds']:.0f} s")
@@ -406,7 +436,7 @@ def build_test_split(runs: list[Run], setting: Setting, args, runs_dir: Path):
         exclude += rl_split_records(dotted_get(apply_overrides(setting.rl, overrides),
                                                "data.init_args"))
     warm_start = []
-    for path in args.warm_start_configs:
+    for path in args.warm_start_configs or setting.suite.warm_start_configs:
         data = dotted_get(load_config(path), "data.init_args")
         if not data.get("pairs_file") and data not in warm_start:
             warm_start.append(data)
@@ -429,7 +459,7 @@ def evaluate_cached(model: str, cache: Path, task, split, sampling: dict, key: d
     if cached.get("key") == key:
         say(f"test results of {model} already computed ({cache})")
         return cached["test"]
-    say(f"evaluate {model} on {len(next(iter(split.values())))} puzzles/level")
+    say(f"evaluate {model} on {len(next(iter(split.values())))} problems/level")
     test = evaluate_split(task, load_model(model).eval(), load_tokenizer(model), split,
                           num_samples=sampling["k"], temperature=sampling["temperature"],
                           top_p=sampling["top_p"], max_new_tokens=sampling["max_new_tokens"],
@@ -493,7 +523,7 @@ def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict 
     else:
         lr, sft_lr = f"lr {h.get('lr')}", ""
     lines = [
-        "# Knights and Knaves: " + ("learning-rate sweep of " if args.lrs else "")
+        f"# {setting.suite.title}: " + ("learning-rate sweep of " if args.lrs else "")
         + "GRPO vs KDRL vs RLAD vs offline distillation",
         "",
         f"Command: `{command}`  ",
@@ -509,11 +539,13 @@ def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict 
          "times below were measured under that load."),
         "",
         (f"Budget, identical for every method and seed: {setting.steps} optimizer steps, seeds "
-         f"{args.seeds}, validation every {setting.val_interval} steps. RL ({BASE} and the "
-         f"overlays {OVERLAYS['grpo']}, {OVERLAYS['kdrl']}): {prompts} prompts x "
+         f"{args.seeds}, validation every {setting.val_interval} steps. RL "
+         f"({setting.suite.base} and the overlays {setting.suite.overlays['grpo']}, "
+         f"{setting.suite.overlays['kdrl']}): {prompts} prompts x "
          f"G={group} rollouts per step, {lr}, "
          f"{h.get('warmup_steps')} warm-up steps, then {h.get('lr_schedule', 'constant')}. "
-         f"Offline distillation ({BASE} + {OVERLAYS['offline']}, its own batch size and lr "
+         f"Offline distillation ({setting.suite.base} + {setting.suite.overlays['offline']}, "
+         "its own batch size and lr "
          f"schedule{sft_lr}): SFT on the teacher completions the "
          "verifier accepted, for training prompts generated with the run's seed."
          + (f" Overrides of every RL config (--set): {setting.rl_set}." if setting.rl_set
@@ -521,11 +553,12 @@ def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict 
     ]
     if test_info is not None:
         lines += ["", (
-            f"Test split: {test_info['per_level']} generated puzzles per level "
+            f"Test split: {test_info['per_level']} generated problems per level "
             f"({', '.join(setting.levels)}), generator seed {test_info['seed']} (fingerprint "
-            f"{test_info['fingerprint']}), sharing no puzzle with the RL runs' training and "
+            f"{test_info['fingerprint']}), sharing no problem with the RL runs' training and "
             "validation splits, the warm-start SFT training splits "
-            f"({', '.join(args.warm_start_configs) or 'none'}) or the offline students' "
+            f"({', '.join(args.warm_start_configs or setting.suite.warm_start_configs)}) "
+            "or the offline students' "
             f"training prompts. Greedy, and k={sampling['k']} samples at temperature "
             f"{sampling['temperature']}, top-p {sampling['top_p']}; max_new_tokens "
             f"{sampling['max_new_tokens']}.")]
@@ -564,36 +597,38 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--methods", nargs="+", choices=[*RL_METHODS, "offline"],
                     default=[*RL_METHODS, "offline"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, help=f"optimizer steps per run (default: {BASE}'s "
+    ap.add_argument("--task", choices=sorted(SUITES), default="logic",
+                    help="logic: Knights and Knaves (configs/logic*.yaml, results kk_*); "
+                         "math: configs/math*.yaml, results math_*")
+    ap.add_argument("--steps", type=int, help="optimizer steps per run (default: the base's "
                                               "trainer.max_steps)")
-    ap.add_argument("--val-every", type=int, help=f"validate every this many steps (default: "
-                                                  f"{BASE}'s trainer.val_check_interval)")
+    ap.add_argument("--val-every", type=int, help="validate every this many steps (default: "
+                                                  "the base's trainer.val_check_interval)")
     ap.add_argument("--set", dest="rl_set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a dotted key of every RL run alike, e.g. "
                          "model.init_args.lr=5e-5 (repeatable; VALUE is read as YAML)")
     ap.add_argument("--test-per-level", type=int, default=500)
-    ap.add_argument("--eval-samples", type=int, default=4, help="k samples per test puzzle")
+    ap.add_argument("--eval-samples", type=int, default=4, help="k samples per test problem")
     ap.add_argument("--jobs", type=int, default=1,
                     help="trainings (and evaluations) run at a time; with 2, give each process "
                          "one thread (OMP_NUM_THREADS=1) on a 2-core machine")
     ap.add_argument("--lrs", type=float, nargs="+", metavar="LR",
                     help="learning-rate sweep: every method at each LR, validation only "
-                         "(kk_lr_sweep.md / .json; no test split, no ablation)")
+                         "(<prefix>_lr_sweep.md / .json / .png; no test split, no ablation)")
     ap.add_argument("--tuned", type=Path, metavar="SWEEP_JSON",
-                    help="train each method at the lr a sweep chose (its kk_lr_sweep.json)")
+                    help="train each method at the lr a sweep chose (its <prefix>_lr_sweep.json)")
     ap.add_argument("--offline-lrs", type=float, nargs="+", metavar="LR",
                     help="the sweep's learning rates of offline distillation (default: --lrs)")
     ap.add_argument("--ablation", action="store_true",
                     help=f"also RLAD with alpha in {ALPHAS} on the first seed")
-    ap.add_argument("--runs-dir", type=Path, default=Path("runs/reproduce_kk"))
+    ap.add_argument("--runs-dir", type=Path, help="default: runs/reproduce_<task>")
     ap.add_argument("--warm-start-configs", nargs="*",
-                    default=["configs/sft_student.yaml", "configs/sft_teacher.yaml",
-                             "configs/sft_teacher_stage2.yaml"],
                     help="SFT configs that trained the embedded student and teacher: their "
-                         "training puzzles are kept out of the test split")
+                         "training problems are kept out of the test split (default: the "
+                         "task's, e.g. " + " ".join(SUITES["logic"].warm_start_configs) + ")")
     ap.add_argument("--quick", action="store_true",
                     help=f"smoke test ({QUICK['steps']} steps, first seed, "
-                         f"{QUICK['test_per_level']} test puzzles per level, smaller batches and "
+                         f"{QUICK['test_per_level']} test problems per level, smaller batches and "
                          "max_new_tokens); outputs go to --runs-dir, never benchmarks/results")
     args = ap.parse_args(argv)
     if args.jobs < 1:
@@ -621,7 +656,7 @@ def provenance(load_at_start) -> tuple[str, str]:
     """This invocation's command line and the machine it ran on (with the load average)."""
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
     command = f"OMP_NUM_THREADS={threads} " + shlex.join(
-        ["python", "benchmarks/reproduce_kk.py", *sys.argv[1:]])
+        ["python", "benchmarks/reproduce.py", *sys.argv[1:]])
     machine = (f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
                f"torch {torch.__version__}; load average {load_at_start[0]:.1f} at the start, "
                f"{os.getloadavg()[0]:.1f} at the end")
@@ -631,8 +666,9 @@ def provenance(load_at_start) -> tuple[str, str]:
 def main(argv=None) -> None:
     started, load_at_start = time.time(), os.getloadavg()
     args = parse_args(argv)
-    runs_dir = args.runs_dir.resolve()
+    runs_dir = (args.runs_dir or Path(f"runs/reproduce_{args.task}")).resolve()
     setting = read_setting(args)
+    prefix = setting.suite.prefix
     # plan
     runs = plan_sweep(args.methods, args.seeds, args.lrs, args.offline_lrs) if args.lrs else \
         plan_runs(args.methods, args.seeds, args.ablation, setting.config_alpha)
@@ -657,16 +693,17 @@ def main(argv=None) -> None:
         skipped = sum(bool(r.get("skipped")) for r in records.values())
         header = header_lines(args, setting, None, None, started, total, skipped, len(runs),
                               sum(r["seconds"] for r in results), machine, command)
-        chosen = write_sweep_report(out_dir / "kk_lr_sweep.md", header, results, labels, val_k)
-        (out_dir / "kk_lr_sweep.json").write_text(json.dumps({
+        chosen = write_sweep_report(out_dir / f"{prefix}_lr_sweep.md", header, results, labels,
+                                    val_k)
+        (out_dir / f"{prefix}_lr_sweep.json").write_text(json.dumps({
             "command": command, "machine": machine,
             "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
             "total_wall_s": total, "steps": setting.steps, "seeds": args.seeds, "lrs": args.lrs,
             "offline_lrs": args.offline_lrs,
             "selection": "mean greedy validation accuracy after step 0, mean over seeds",
             "chosen_lr": chosen, "runs": results}, indent=1) + "\n")
-        plot_sweep(out_dir / "kk_lr_sweep.png", results, labels)
-        say(f"wrote kk_lr_sweep.md, .json and .png to {out_dir}; chosen: {chosen}")
+        plot_sweep(out_dir / f"{prefix}_lr_sweep.png", results, labels)
+        say(f"wrote {prefix}_lr_sweep.md, .json and .png to {out_dir}; chosen: {chosen}")
         return
     say("building the test split")
     split, test_info = build_test_split(runs, setting, args, runs_dir)
@@ -687,17 +724,18 @@ def main(argv=None) -> None:
     skipped = sum(bool(r.get("skipped")) for r in records.values())
     header = header_lines(args, setting, test_info, sampling, started, total, skipped,
                           len(runs), sum(r["seconds"] for r in results), machine, command)
-    write_report(out_dir / "kk_table.md", header, results, labels, ablation, args.seeds[0],
+    write_report(out_dir / f"{prefix}_table.md", header, results, labels, ablation, args.seeds[0],
                  setting.levels, args.eval_samples, tests[WARM_START])
-    (out_dir / "kk_runs.json").write_text(json.dumps({
+    (out_dir / f"{prefix}_runs.json").write_text(json.dumps({
         "command": command, "machine": machine,
         "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
         "total_wall_s": total, "steps": setting.steps, "seeds": args.seeds,
         "levels": setting.levels, "tuned_lr": setting.tuned_lr, "test_split": test_info,
         "sampling": sampling,
         "warm_start": tests[WARM_START], "runs": results}, indent=1) + "\n")
-    plot_curves(out_dir / "kk_curves.png", results, labels)
-    say(f"wrote kk_table.md, kk_runs.json and kk_curves.png to {out_dir} ({total:.0f} s)")
+    plot_curves(out_dir / f"{prefix}_curves.png", results, labels, setting.suite.title)
+    say(f"wrote {prefix}_table.md, {prefix}_runs.json and {prefix}_curves.png to {out_dir} "
+        f"({total:.0f} s)")
 
 
 if __name__ == "__main__":

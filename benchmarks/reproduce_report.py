@@ -1,5 +1,5 @@
-"""Reporting of benchmarks/reproduce_kk.py: TensorBoard curves, mean ± std over seeds, the
-markdown tables of kk_table.md and the curves figure. Test results are the tag dicts of
+"""Reporting of benchmarks/reproduce.py: TensorBoard curves, mean ± std over seeds, the
+markdown tables of <prefix>_table.md and <prefix>_lr_sweep.md and their figures. Test results are the tag dicts of
 `rlad_pl.evaluation.evaluate_split` (`accuracy/<level>`, `accuracy/mean`, `mean@<k>`, ...)."""
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def equal_time_rows(results, labels, among=None) -> tuple[float, list[list]]:
 
 def write_report(path: Path, header: list[str], results, labels, ablation: dict[str, float],
                  ablation_seed: int, levels, k: int, warm_start: dict) -> None:
-    """kk_table.md: test tables at equal steps (with the `warm_start` student's test results as
+    """<prefix>_table.md: test tables at equal steps (with the `warm_start` student's test results as
     the first row), the equal-wall-time table, malformed rates and reward-variance shares, and
     the alpha ablation (`ablation`: run name -> alpha)."""
     parts = ["\n".join(header)]
@@ -186,7 +186,7 @@ def chosen_lrs(results) -> dict[str, float]:
 
 
 def write_sweep_report(path: Path, header: list[str], results, labels, k: int) -> dict:
-    """kk_lr_sweep.md: per method and lr, the training reward by quarter, validation accuracy
+    """<prefix>_lr_sweep.md: per method and lr, the training reward by quarter, validation accuracy
     (greedy, and sampled mean@k for RL) at each validation step and the selection score, mean
     over seeds. Returns `chosen_lrs`."""
     chosen = chosen_lrs(results)
@@ -213,7 +213,7 @@ def write_sweep_report(path: Path, header: list[str], results, labels, k: int) -
     return chosen
 
 
-def plot_curves(path: Path, results, labels) -> None:
+def plot_curves(path: Path, results, labels, title: str) -> None:
     """Training reward and validation accuracy, mean over seeds, against steps and seconds."""
     import matplotlib
 
@@ -239,7 +239,7 @@ def plot_curves(path: Path, results, labels) -> None:
             ax.set_xlabel(xlabel)
             ax.grid(alpha=0.3)
     axes[0][1].legend(fontsize=8)
-    fig.suptitle("Knights and Knaves: mean over seeds (offline distillation has no reward)")
+    fig.suptitle(f"{title}: mean over seeds (offline distillation has no reward)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

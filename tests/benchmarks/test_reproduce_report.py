@@ -1,4 +1,4 @@
-"""Reporting helpers of benchmarks/reproduce_kk.py (benchmarks/kk_report.py): curves, tables."""
+"""Reporting helpers of benchmarks/reproduce.py (benchmarks/reproduce_report.py): curves, tables."""
 
 import importlib.util
 import math
@@ -8,8 +8,9 @@ from pathlib import Path
 from rlad_pl.evaluation import summarize
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import their sibling kk_report
-_spec = importlib.util.spec_from_file_location("kk_report", REPO / "benchmarks" / "kk_report.py")
+sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import their sibling report module
+_spec = importlib.util.spec_from_file_location("reproduce_report",
+                                              REPO / "benchmarks" / "reproduce_report.py")
 kr = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kr)
 
