@@ -72,6 +72,7 @@ from reproduce_report import (
 from rlad_pl.data import PromptDataModule
 from rlad_pl.evaluation import evaluate_split
 from rlad_pl.models import load_model, load_tokenizer
+from rlad_pl.module import EvaluationSettings
 from rlad_pl.sft import SFTDataModule
 from rlad_pl.tasks import get_task
 from rlad_pl.tasks.splits import disjoint_split, split_fingerprint
@@ -448,7 +449,7 @@ def build_test_split(runs: list[Run], setting: Setting, args, runs_dir: Path):
     split = disjoint_split(setting.task, setting.levels, args.test_per_level, seed, exclude,
                            prompts)
     return split, {"per_level": args.test_per_level, "seed": seed,
-                   "fingerprint": split_fingerprint(split), "excluded_records": len(exclude),
+                   "fingerprint": split_fingerprint(split, setting.task), "excluded_records": len(exclude),
                    "excluded_prompts": len(prompts)}
 
 
@@ -677,8 +678,8 @@ def main(argv=None) -> None:
     # run
     records = train_all(runs, setting, runs_dir, args.quick, args.jobs)
     h = dotted_get(setting.rl, "model.init_args")
-    evaluation = h.get("evaluation") or {}
-    val_k = evaluation.get("samples") or args.eval_samples  # the sampled validation's k
+    evaluation = EvaluationSettings(**(h.get("evaluation") or {}))  # with the module's defaults
+    val_k = evaluation.samples or args.eval_samples  # the sampled validation's k
     sampled_tag = f"val/mean@{val_k}"
     out_dir = runs_dir if args.quick else RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -709,8 +710,8 @@ def main(argv=None) -> None:
     split, test_info = build_test_split(runs, setting, args, runs_dir)
     sampling = {"k": args.eval_samples,
                 "max_new_tokens": QUICK["max_new_tokens"] if args.quick else
-                (evaluation.get("max_new_tokens") or h["sampling"]["max_new_tokens"]),
-                "temperature": evaluation.get("temperature"), "top_p": evaluation.get("top_p"),
+                (evaluation.max_new_tokens or h["sampling"]["max_new_tokens"]),
+                "temperature": evaluation.temperature, "top_p": evaluation.top_p,
                 "seed": test_info["seed"]}
     tests = evaluate_all(runs, runs_dir, h["student"], setting.task, split, test_info, sampling,
                          args.jobs)

@@ -87,7 +87,7 @@ def records_of(*splits: Split) -> list[dict]:
     return [r for split in splits for records in split.values() for r in records]
 
 
-def split_fingerprint(split: Split, field: str = "statements") -> str:
-    """Short hash of a split's records (their `field`: K&K statements; math: `question`)."""
-    text = json.dumps({lv: [r[field] for r in records] for lv, records in split.items()})
+def split_fingerprint(split: Split, task: Task) -> str:
+    """Short hash of a split's problems (their prompts: the same for every task)."""
+    text = json.dumps({lv: [task.prompt(r) for r in records] for lv, records in split.items()})
     return hashlib.sha256(text.encode()).hexdigest()[:12]

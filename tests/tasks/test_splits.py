@@ -24,8 +24,8 @@ def test_test_split_avoids_excluded_puzzles_and_prompts():
     assert not any(task.prompt(r) in excluded_prompts for r in split["people4"])
     assert [r["statements"] for r in split["people4"]] == \
         [r["statements"] for r in plain["people4"][2:10]]
-    assert split_fingerprint(split) == split_fingerprint(
-        disjoint_split(task, task.subsets, 8, 999, excluded_records, excluded_prompts))
+    assert split_fingerprint(split, task) == split_fingerprint(
+        disjoint_split(task, task.subsets, 8, 999, excluded_records, excluded_prompts), task)
 
 
 def statements(records):
@@ -41,7 +41,10 @@ def test_sft_splits_keep_training_apart_from_validation_and_test():
     assert not statements(train) & statements(records_of(val, test))
     assert not statements(records_of(val)) & statements(records_of(test))
     assert (val, test) == held_out_splits(task, ["people3", "people4"], 5, 6, 998, 999)
-    assert split_fingerprint(val) != split_fingerprint(test)
+    assert split_fingerprint(val, task) != split_fingerprint(test, task)
+    math = get_task("math")
+    math_val, math_test = held_out_splits(math, math.subsets, 3, 3, 998, 999)
+    assert split_fingerprint(math_val, math) != split_fingerprint(math_test, math)
 
 
 def test_prompt_splits_per_subset_for_evaluation_and_apart_from_it():
