@@ -275,6 +275,9 @@ def plot_sweep(path: Path, results, labels, window: int = 10) -> None:
                     steps, _, values = zip(*points, strict=True)
                     axes[1][col].plot(steps, values, style, marker="o", **color,
                                       label=f"lr {lr:g}" if key == "val" else None)
+        if not axes[0][col].lines:
+            axes[0][col].text(0.5, 0.5, "no training reward (SFT)", ha="center",
+                              transform=axes[0][col].transAxes)
         axes[0][col].set_title(label)
         axes[0][col].set_ylabel(f"training reward ({window}-step trailing mean)")
         axes[1][col].set_ylabel("validation accuracy (greedy -, sampled --)")
