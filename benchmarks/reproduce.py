@@ -286,6 +286,12 @@ def common_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path) ->
             "trainer.logger.init_args.version": f"seed{run.seed}"}
 
 
+def lr_override(run: Run, tuned_lr: float | None, key: str) -> dict:
+    """{key: lr} for the run's lr (the sweep's, else `tuned_lr`), {} for the config's."""
+    lr = run.lr if run.lr is not None else tuned_lr
+    return {} if lr is None else {key: lr}
+
+
 def rl_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, quick: bool,
                  rl_set: dict | None = None, tuned_lr: float | None = None) -> dict:
     """The CLI overrides of an RL run: `rl_set` (--set, every RL method alike), then the run's
@@ -293,9 +299,7 @@ def rl_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, quick:
     out = {**(rl_set or {}), **common_overrides(run, steps, val_interval, runs_dir)}
     if run.alpha is not None:
         out[ALPHA_KEY] = run.alpha
-    lr = run.lr if run.lr is not None else tuned_lr
-    if lr is not None:
-        out[LR_KEYS["rl"]] = lr
+    out.update(lr_override(run, tuned_lr, LR_KEYS["rl"]))
     if quick:
         out.update({"data.init_args.prompts_per_step": QUICK["prompts_per_step"],
                     "data.init_args.val_size_per_subset": QUICK["val_per_level"],
@@ -319,9 +323,7 @@ def sft_overrides(run: Run, steps: int, val_interval: int, runs_dir: Path, run_d
     out = {**common_overrides(run, steps, val_interval, runs_dir),
            "model.init_args.export_dir": str(run_dir / "hf_model"),
            "data.init_args.pairs_file": str(pairs_path(run, runs_dir))}
-    lr = run.lr if run.lr is not None else tuned_lr
-    if lr is not None:
-        out[LR_KEYS["offline"]] = lr
+    out.update(lr_override(run, tuned_lr, LR_KEYS["offline"]))
     if quick:
         out.update({"data.init_args.val_per_level": QUICK["val_per_level"],
                     "data.init_args.batch_size": QUICK["sft_batch_size"],
