@@ -27,10 +27,13 @@ sampling, evaluation) is the same by construction. Every training is a subproces
 overrides for the run's seed, budget and folders (plus one generated file that moves the
 ModelCheckpoint into the run's folder). A run lives in `<runs-dir>/<run>/seed<S>` (TensorBoard
 events, logs, `hf_model`); a run whose `hf_model` and `run.json` exist is skipped, so an
-interrupted reproduction resumes. The final students are evaluated by `rlad_pl.evaluation` on a
+interrupted reproduction resumes. The final students are kept as bf16 copies
+(`benchmarks/results/students/<prefix>/<run>/seed<S>`, plain HF folders listed in the results
+JSON) and those copies, the warm start and the teacher are evaluated by `rlad_pl.evaluation` on a
 fresh test split (`rlad_pl.tasks.splits.disjoint_split`, the offline config's test seed) that
 shares no problem with any RL training/validation split used, the warm-start models' SFT training
-splits, or the prompts the offline student was trained on. Results (`reproduce_report.py`):
+splits, or the prompts the offline student was trained on; RLAD is compared with each baseline
+paired by seed and by test problem. Results (`reproduce_report.py`):
 `benchmarks/results/<prefix>_table.md`, `<prefix>_runs.json`, `<prefix>_curves.png` (with
 `--quick`: the same names under `--runs-dir`).
 """
@@ -59,6 +62,7 @@ import torch
 import yaml
 from reproduce_report import (
     RL_METHODS,
+    TEACHER,
     WARM_START,
     ZERO_VARIANCE_TAG,
     curve,
@@ -70,8 +74,8 @@ from reproduce_report import (
 )
 
 from rlad_pl.data import PromptDataModule
-from rlad_pl.evaluation import evaluate_split
-from rlad_pl.models import load_model, load_tokenizer
+from rlad_pl.evaluation import problem_outcomes, score_split, summarize_split
+from rlad_pl.models import cast_weights, load_model, load_tokenizer
 from rlad_pl.module import EvaluationSettings
 from rlad_pl.sft import SFTDataModule
 from rlad_pl.tasks import get_task
@@ -112,7 +116,8 @@ PAIRS_LOCKS: dict[str, threading.Lock] = {}  # one per pairs file (runs run in t
 LR_KEYS = {"rl": "model.init_args.optimization.lr", "offline": "model.init_args.lr"}
 REWARD_TAG = "train/reward/mean"
 VAL_TAG = "val/accuracy/mean"  # greedy validation accuracy (RL module and SFTModule alike)
-RESULTS_FORMAT = "evaluation-tags-1"  # cached test results of another format are recomputed
+RESULTS_FORMAT = "evaluation-tags-2"  # cached test results of another format are recomputed
+STUDENTS_DTYPE = "bfloat16"  # kept students are stored as the embedded models are
 # --quick: a smoke of the whole pipeline, not a measurement.
 QUICK = {"steps": 2, "test_per_level": 10, "max_new_tokens": 128, "prompts_per_step": 2,
          "val_per_level": 4, "pairs_per_level": 8, "sft_batch_size": 2}
@@ -455,30 +460,50 @@ def build_test_split(runs: list[Run], setting: Setting, args, runs_dir: Path):
                    "excluded_prompts": len(prompts)}
 
 
+def keep_students(runs, runs_dir: Path, students_dir: Path) -> dict:
+    """Each run's exported student copied to `students_dir/<run>/seed<S>` with its weights in
+    STUDENTS_DTYPE (a few MB each): the folders the test results are computed from, so the
+    students that are kept are the ones the report describes."""
+    kept = {}
+    for run in runs:
+        dest = students_dir / run.name / f"seed{run.seed}"
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(runs_dir / run.name / f"seed{run.seed}" / "hf_model", dest)
+        cast_weights(dest, STUDENTS_DTYPE)
+        kept[run] = dest
+    return kept
+
+
 def evaluate_cached(model: str, cache: Path, task, split, sampling: dict, key: dict) -> dict:
-    """`rlad_pl.evaluation.evaluate_split` of `model` (a path or short name): greedy and k
-    samples; from `cache` when made for `key`."""
+    """Test results of `model` (a path or short name), greedy and k samples: {"test": the
+    `rlad_pl.evaluation` tags, "problems": each problem's outcomes}; from `cache` when made for
+    `key`."""
     cached = json.loads(cache.read_text()) if cache.exists() else {}
     if cached.get("key") == key:
         say(f"test results of {model} already computed ({cache})")
-        return cached["test"]
+        return {"test": cached["test"], "problems": cached["problems"]}
     say(f"evaluate {model} on {len(next(iter(split.values())))} problems/level")
-    test = evaluate_split(task, load_model(model).eval(), load_tokenizer(model), split,
-                          num_samples=sampling["k"], temperature=sampling["temperature"],
-                          top_p=sampling["top_p"], max_new_tokens=sampling["max_new_tokens"],
-                          pass_k=[sampling["k"]], seed=sampling["seed"])
-    cache.write_text(json.dumps({"key": key, "test": test}, indent=1) + "\n")
-    return test
+    scored = score_split(task, load_model(model).eval(), load_tokenizer(model), split,
+                         num_samples=sampling["k"], temperature=sampling["temperature"],
+                         top_p=sampling["top_p"], max_new_tokens=sampling["max_new_tokens"],
+                         seed=sampling["seed"])
+    result = {"test": summarize_split(task, scored, [sampling["k"]]),
+              "problems": problem_outcomes(task, scored)}
+    cache.write_text(json.dumps({"key": key, **result}) + "\n")
+    return result
 
 
-def evaluate_all(runs, runs_dir: Path, student: str, task, split, test_info: dict,
-                 sampling: dict, jobs: int) -> dict:
-    """Test results of every run's exported student and of the warm-start `student` (key
-    WARM_START), `jobs` evaluation processes at a time."""
+def evaluate_all(students: dict, runs_dir: Path, reference_models: dict, task, split,
+                 test_info: dict, sampling: dict, jobs: int) -> dict:
+    """Test results of every run's kept student (`students`: run -> folder) and of the
+    `reference_models` (results name -> model: the warm start, the teacher), `jobs` evaluation
+    processes at a time."""
     key = {"split": test_info["fingerprint"], "format": RESULTS_FORMAT, **sampling}
-    models = {run: (str(runs_dir / run.name / f"seed{run.seed}" / "hf_model"),
-                    runs_dir / run.name / f"seed{run.seed}" / "test_eval.json") for run in runs}
-    models[WARM_START] = (student, runs_dir / "warm_start_test_eval.json")
+    models = {run: (str(folder), runs_dir / run.name / f"seed{run.seed}" / "test_eval.json")
+              for run, folder in students.items()}
+    models.update({name: (model, runs_dir / f"{name}_test_eval.json")
+                   for name, model in reference_models.items()})
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
         futures = {name: pool.submit(evaluate_cached, model, cache, task, split, sampling, key)
                    for name, (model, cache) in models.items()}
@@ -487,9 +512,10 @@ def evaluate_all(runs, runs_dir: Path, student: str, task, split, test_info: dic
 
 # ------------------------------------------------------------------------------- report
 def collect(run: Run, record: dict, run_dir: Path, test: dict | None, config_alpha: float,
-            sampled_tag: str) -> dict:
-    """One run's numbers: test results (None in the sweep), curves from its TensorBoard events
-    (validation greedy and, RL only, sampled `sampled_tag`), variance share."""
+            sampled_tag: str, student: Path | None = None) -> dict:
+    """One run's numbers: test results (`evaluate_cached`'s; None in the sweep), curves from
+    its TensorBoard events (validation greedy and, RL only, sampled `sampled_tag`), variance
+    share, and the kept `student`'s folder (relative to the repository when inside it)."""
     if run.method == "offline":
         scalars = read_scalars(run_dir, [VAL_TAG])
         val = curve(scalars.get(VAL_TAG, []), record["start_time"])
@@ -503,8 +529,16 @@ def collect(run: Run, record: dict, run_dir: Path, test: dict | None, config_alp
     alpha = run.alpha if run.alpha is not None else \
         (config_alpha if run.method == "rlad" else None)
     return {"name": run.name, "method": run.method, "seed": run.seed, "alpha": alpha,
-            "lr": run.lr, **record, "test": test, "variance_share": variance_share,
+            "lr": run.lr, **record, "student": student and repo_relative(student),
+            "test": test and test["test"], "problems": test and test["problems"],
+            "variance_share": variance_share,
             "curves": {"reward": reward, "val": val, "val_sampled": sampled}}
+
+
+def repo_relative(path: Path) -> str:
+    """`path` relative to the repository when inside it, else absolute."""
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict | None,
@@ -715,11 +749,13 @@ def main(argv=None) -> None:
                 (evaluation.max_new_tokens or h["sampling"]["max_new_tokens"]),
                 "temperature": evaluation.temperature, "top_p": evaluation.top_p,
                 "seed": test_info["seed"]}
-    tests = evaluate_all(runs, runs_dir, h["student"], setting.task, split, test_info, sampling,
-                         args.jobs)
+    students = keep_students(runs, runs_dir, out_dir / "students" / prefix)
+    references = {WARM_START: h["student"], TEACHER: h["teacher"]}
+    tests = evaluate_all(students, runs_dir, references, setting.task, split, test_info,
+                         sampling, args.jobs)
     # report
     results = [collect(run, records[run], runs_dir / run.name / f"seed{run.seed}", tests[run],
-                       setting.config_alpha, sampled_tag) for run in runs]
+                       setting.config_alpha, sampled_tag, students[run]) for run in runs]
     ablation = {Run("rlad", args.seeds[0], None if a == setting.config_alpha else a).name: a
                 for a in ALPHAS} if args.ablation else {}
     total = time.time() - started
@@ -728,14 +764,16 @@ def main(argv=None) -> None:
     header = header_lines(args, setting, test_info, sampling, started, total, skipped,
                           len(runs), sum(r["seconds"] for r in results), machine, command)
     write_report(out_dir / f"{prefix}_table.md", header, results, labels, ablation, args.seeds[0],
-                 setting.levels, args.eval_samples, tests[WARM_START])
+                 setting.levels, args.eval_samples, tests[WARM_START], tests[TEACHER],
+                 h["teacher"])
     (out_dir / f"{prefix}_runs.json").write_text(json.dumps({
         "command": command, "machine": machine,
         "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
         "total_wall_s": total, "steps": setting.steps, "seeds": args.seeds,
         "levels": setting.levels, "tuned_lr": setting.tuned_lr, "test_split": test_info,
-        "sampling": sampling,
-        "warm_start": tests[WARM_START], "runs": results}, indent=1) + "\n")
+        "sampling": sampling, "warm_start_model": h["student"], "teacher_model": h["teacher"],
+        "students_dtype": STUDENTS_DTYPE, "warm_start": tests[WARM_START],
+        "teacher": tests[TEACHER], "runs": results}, indent=1) + "\n")
     plot_curves(out_dir / f"{prefix}_curves.png", results, labels, setting.suite.title)
     say(f"wrote {prefix}_table.md, {prefix}_runs.json and {prefix}_curves.png to {out_dir} "
         f"({total:.0f} s)")

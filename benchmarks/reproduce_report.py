@@ -4,6 +4,7 @@ markdown tables of <prefix>_table.md and <prefix>_lr_sweep.md and their figures.
 
 from __future__ import annotations
 
+import math
 import statistics
 from itertools import pairwise
 from pathlib import Path
@@ -12,6 +13,8 @@ from rlad_pl.evaluation import mean_tag
 
 RL_METHODS = ("grpo", "kdrl", "rlad")
 WARM_START = "warm_start"  # results name of the untrained student
+TEACHER = "teacher"  # results name of the RL methods' teacher
+REFERENCE = "rlad"  # the method the paired comparison sets against each other one
 ZERO_VARIANCE_TAG = "train/zero_variance_frac"
 
 
@@ -103,19 +106,93 @@ def equal_time_rows(results, labels, among=None) -> tuple[float, list[list]]:
     return t_star, rows
 
 
+# -------------------------------------------------------------------- paired comparison
+def sign_flip_p(diffs) -> float:
+    """Exact two-sided p of the paired sign-flip test of mean(diffs) = 0: the share of the 2^n
+    sign patterns whose |sum| reaches the observed one (n seeds: never below 2 / 2^n)."""
+    diffs = list(diffs)
+    observed = abs(sum(diffs)) - 1e-12
+    hits = sum(abs(sum(d if mask >> i & 1 else -d for i, d in enumerate(diffs))) >= observed
+               for mask in range(2 ** len(diffs)))
+    return hits / 2 ** len(diffs)
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """Exact two-sided McNemar p for b and c discordant pairs (binomial(b + c, 1/2))."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n)
+
+
+def discordant(reference: dict, other: dict) -> tuple[int, int]:
+    """(problems only `reference` solved greedily, problems only `other` solved) over the levels
+    of two `rlad_pl.evaluation.problem_outcomes` results on the same test split."""
+    b = c = 0
+    for level, outcomes in reference.items():
+        for x, y in zip(outcomes["greedy_correct"], other[level]["greedy_correct"], strict=True):
+            b, c = b + (x > y), c + (y > x)
+    return b, c
+
+
+def paired_rows(results, labels, k: int, warm_start: dict) -> list[list]:
+    """RLAD against each other method and the warm start, paired by seed (same data stream,
+    same test split) and by test problem: per-seed differences of the test Avg (greedy and
+    mean@k) with their sign-flip p, and the pooled per-problem greedy McNemar test."""
+    reference = {r["seed"]: r for r in results if r["name"] == REFERENCE}
+    others = {name: {r["seed"]: r for r in results if r["name"] == name}
+              for name in labels if name != REFERENCE}
+    others[WARM_START] = dict.fromkeys(reference, warm_start)
+    rows = []
+    for name, by_seed in others.items():
+        seeds = sorted(set(reference) & set(by_seed))
+        if not seeds:
+            continue
+        row = [labels.get(name, "Warm start"), len(seeds)]
+        for metric in ("accuracy", f"mean@{k}"):
+            diffs = [reference[s]["test"][mean_tag(metric)] - by_seed[s]["test"][mean_tag(metric)]
+                     for s in seeds]
+            row += [fmt_mean_std(diffs, 3), f"{sum(d > 0 for d in diffs)}/{len(seeds)}",
+                    f"{sign_flip_p(diffs):.3f}"]
+        b, c = map(sum, zip(*(discordant(reference[s]["problems"], by_seed[s]["problems"])
+                              for s in seeds), strict=True))
+        rows.append(row + [f"{b} / {c}", f"{mcnemar_p(b, c):.2g}"])
+    return rows
+
+
 def write_report(path: Path, header: list[str], results, labels, ablation: dict[str, float],
-                 ablation_seed: int, levels, k: int, warm_start: dict) -> None:
-    """<prefix>_table.md: test tables at equal steps (with the `warm_start` student's test results as
-    the first row), the equal-wall-time table, malformed rates and reward-variance shares, and
-    the alpha ablation (`ablation`: run name -> alpha)."""
+                 ablation_seed: int, levels, k: int, warm_start: dict,
+                 teacher: dict | None = None, teacher_name: str = "") -> None:
+    """<prefix>_table.md: test tables at equal steps (the `teacher` and `warm_start` student's
+    test results as the first rows), RLAD paired against every other method, the
+    equal-wall-time table, malformed rates and reward-variance shares, and the alpha ablation
+    (`ablation`: run name -> alpha). Each result (and `warm_start`, `teacher`) holds "test"
+    tags and, for the paired comparison, "problems" (`rlad_pl.evaluation.problem_outcomes`)."""
     parts = ["\n".join(header)]
-    with_start = [{"name": WARM_START, "test": warm_start, "variance_share": None}, *results]
+    with_start = [{"name": WARM_START, "variance_share": None, **warm_start}, *results]
     start_labels = {WARM_START: "Warm start (the student before training)", **labels}
+    if teacher is not None:
+        with_start.insert(0, {"name": TEACHER, "variance_share": None, **teacher})
+        start_labels = {TEACHER: f"Teacher ({teacher_name})", **start_labels}
     for metric, title in (("accuracy", "Greedy accuracy"),
                           (f"mean@{k}", f"Sampled mean@{k}"),
                           (f"pass@{k}", f"Sampled pass@{k} (unbiased)")):
         parts.append(f"## {title} on the test split, equal steps (mean ± std over seeds)\n\n"
                      + method_table(with_start, start_labels, levels, metric))
+    if any(r["name"] == REFERENCE for r in results):
+        parts.append(
+            f"## {labels[REFERENCE]} against each baseline, paired\n\n"
+            "Per seed, the difference of the test Avg (RLAD minus the baseline; the same seed "
+            "means the same training stream and the same test split), mean ± std over seeds, "
+            "how many seeds RLAD is ahead, and the exact two-sided sign-flip p over the seeds "
+            "(with n seeds it cannot go below 2 / 2^n). Per problem, pooled over seeds and "
+            "levels: the test problems only RLAD solves greedily / only the baseline solves, "
+            "and the exact McNemar p; it measures the test-sample noise only, not the "
+            "seed-to-seed spread of training.\n\n"
+            + markdown_table(["baseline", "seeds", "Δ greedy", "RLAD ahead", "p (seeds)",
+                              f"Δ mean@{k}", "RLAD ahead", "p (seeds)",
+                              "problems only RLAD / only baseline", "p (McNemar)"],
+                             paired_rows(results, labels, k, warm_start)))
     rl = [n for n in labels if n in RL_METHODS]
     t_star, rows = equal_time_rows(results, labels, rl)
     parts.append(

@@ -15,9 +15,12 @@ from rlad_pl.evaluation.metrics import (
 from rlad_pl.evaluation.scoring import (
     evaluate_split,
     group_signal,
+    problem_outcomes,
     score_records,
+    score_split,
     score_tensors,
     subset_metrics,
+    summarize_split,
 )
 
 __all__ = [
@@ -30,9 +33,12 @@ __all__ = [
     "mixed_outcomes",
     "pass_at_k",
     "problem_metrics",
+    "problem_outcomes",
     "score_records",
+    "score_split",
     "score_tensors",
     "subset_metrics",
     "summarize",
+    "summarize_split",
     "valid_ks",
 ]

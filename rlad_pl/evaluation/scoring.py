@@ -50,15 +50,14 @@ def subset_metrics(task, greedy: list[list[dict]] | None = None,
             for family, values in problem_metrics(**inputs, pass_k=pass_k).items()}
 
 
-def evaluate_split(task, model, tokenizer, split: dict[str, list[dict]], *, greedy: bool = True,
-                   num_samples: int = 0, temperature: float = 1.0, top_p: float = 1.0,
-                   max_new_tokens: int = 400, pass_k: Sequence[int] | None = None,
-                   seed: int | None = None, batch_size: int = 256) -> dict[str, float]:
-    """Greedy and / or `num_samples` sampled completions of every record of `split` (subset ->
-    records), scored by `task`; the tags of `rlad_pl.evaluation.metrics.summarize`
-    (``accuracy/<subset>``, ``accuracy/mean``, ``mean@<n>``, ``pass@<k>``, ``malformed...``).
-    With `seed`, the global torch RNG is seeded with it before each subset's sampling."""
-    per_subset = {}
+def score_split(task, model, tokenizer, split: dict[str, list[dict]], *, greedy: bool = True,
+                num_samples: int = 0, temperature: float = 1.0, top_p: float = 1.0,
+                max_new_tokens: int = 400, seed: int | None = None,
+                batch_size: int = 256) -> dict[str, tuple[list | None, list | None]]:
+    """Per subset of `split` (subset -> records), the `score_records` output of its greedy
+    completions and of `num_samples` sampled ones (None where not asked for). With `seed`, the
+    global torch RNG is seeded with it before each subset's sampling."""
+    scored = {}
     for subset, records in split.items():
         greedy_scores = score_records(task, model, tokenizer, records, batch_size=batch_size,
                                       max_new_tokens=max_new_tokens,
@@ -71,8 +70,37 @@ def evaluate_split(task, model, tokenizer, split: dict[str, list[dict]], *, gree
                                            batch_size=batch_size, num_samples=num_samples,
                                            max_new_tokens=max_new_tokens,
                                            temperature=temperature, top_p=top_p)
-        per_subset[subset] = subset_metrics(task, greedy_scores, sampled_scores, pass_k)
-    return summarize(per_subset, list(split))
+        scored[subset] = (greedy_scores, sampled_scores)
+    return scored
+
+
+def summarize_split(task, scored: dict[str, tuple[list | None, list | None]],
+                    pass_k: Sequence[int] | None = None) -> dict[str, float]:
+    """The tags of `rlad_pl.evaluation.metrics.summarize` (``accuracy/<subset>``,
+    ``accuracy/mean``, ``mean@<n>``, ``pass@<k>``, ``malformed...``) of `score_split`'s output."""
+    return summarize({subset: subset_metrics(task, greedy, sampled, pass_k)
+                      for subset, (greedy, sampled) in scored.items()}, list(scored))
+
+
+def problem_outcomes(task, scored: dict[str, tuple[list | None, list | None]]) -> dict:
+    """Per subset, each problem's greedy correctness (0/1) and number of correct samples, in
+    record order: what paired comparisons of two models on the same problems need."""
+    out = {}
+    for subset, (greedy, sampled) in scored.items():
+        out[subset] = {}
+        if greedy is not None:
+            out[subset]["greedy_correct"] = score_tensors(task, greedy)[0][:, 0].int().tolist()
+        if sampled is not None:
+            out[subset]["sampled_correct"] = score_tensors(task, sampled)[0].sum(1).tolist()
+    return out
+
+
+def evaluate_split(task, model, tokenizer, split: dict[str, list[dict]], *,
+                   pass_k: Sequence[int] | None = None, **score_kwargs) -> dict[str, float]:
+    """Greedy and / or sampled completions of every record of `split`, scored by `task` and
+    summarized (`summarize_split`); `score_kwargs` go to `score_split`."""
+    return summarize_split(task, score_split(task, model, tokenizer, split, **score_kwargs),
+                           pass_k)
 
 
 def group_signal(task, model, tokenizer, records: Sequence[dict], *, num_samples: int = 8,

@@ -7,9 +7,11 @@ from rlad_pl.models.loading import (
     load_tokenizer,
     resolve_model_path,
 )
+from rlad_pl.models.weights import cast_weights
 
 __all__ = [
     "EMBEDDED_DIR",
+    "cast_weights",
     "check_tokenizers_compatible",
     "load_model",
     "load_tokenizer",

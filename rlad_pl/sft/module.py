@@ -17,13 +17,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from rlad_pl.data.datamodule import build_task, check_config
 from rlad_pl.errors import ConfigError
 from rlad_pl.evaluation import headline, problem_metrics, score_records, score_tensors, summarize
-from rlad_pl.models import load_model, load_tokenizer
+from rlad_pl.models import cast_weights, load_model, load_tokenizer
 from rlad_pl.models.tokenizer import save_tokenizer
 
 M = "model.init_args"  # the config path that ConfigErrors name keys under
@@ -162,11 +161,7 @@ class SFTModule(L.LightningModule):
         self.model.generation_config.eos_token_id = self.tokenizer.eos_token_id
         self.model.generation_config.pad_token_id = self.tokenizer.pad_token_id
         self.model.save_pretrained(out, safe_serialization=True)
-        weights = out / "model.safetensors"
-        state = load_file(weights)
-        dtype = getattr(torch, self.hparams.export_dtype)
-        save_file({k: v.to(dtype).contiguous() for k, v in state.items()}, weights,
-                  metadata={"format": "pt"})
+        cast_weights(out, self.hparams.export_dtype)
         save_tokenizer(self.tokenizer, str(out))
         record = {
             "command": " ".join(["python", *sys.argv]),

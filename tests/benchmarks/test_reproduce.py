@@ -201,3 +201,46 @@ def test_math_suite_reads_its_own_configs():
     assert rk.dotted_get(setting.rl, "model.init_args.student") == "tiny-math-student"
     assert rk.dotted_get(setting.offline, "model.init_args.model") == "tiny-math-student"
     assert all((REPO / c).is_file() for c in setting.suite.warm_start_configs)
+
+
+def test_kept_students_are_bf16_copies_that_load_as_the_rounded_weights(tmp_path):
+    import torch
+    from safetensors import safe_open
+
+    from rlad_pl.models import load_model
+
+    run = rk.Run("rlad", 3)
+    hf_model = tmp_path / "runs" / "rlad" / "seed3" / "hf_model"
+    trained = load_model("tiny-kk-student")  # bf16 on disk, float32 in memory
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(1e-3)  # not representable in bf16 any more
+    trained.save_pretrained(hf_model)
+    kept = rk.keep_students([run], tmp_path / "runs", tmp_path / "students")
+    assert kept[run] == tmp_path / "students" / "rlad" / "seed3"
+    with safe_open(kept[run] / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    loaded = load_model(str(kept[run]))
+    for (name, p), q in zip(trained.named_parameters(), loaded.parameters(), strict=True):
+        assert torch.equal(p.to(torch.bfloat16).float(), q), name
+    assert rk.keep_students([run], tmp_path / "runs", tmp_path / "students") == kept  # rerun
+
+
+def test_repo_relative_paths_of_kept_students(tmp_path):
+    assert rk.repo_relative(REPO / "benchmarks" / "results") == "benchmarks/results"
+    assert rk.repo_relative(tmp_path) == str(tmp_path.resolve())
+
+
+def test_test_results_carry_per_problem_outcomes_and_are_cached(tmp_path, monkeypatch):
+    from rlad_pl.tasks import get_task
+
+    task = get_task("knights_knaves")
+    split = {"people3": task.generate(2, seed=5, subset="people3")}
+    sampling = {"k": 2, "max_new_tokens": 8, "temperature": 0.6, "top_p": 0.95, "seed": 1}
+    cache, key = tmp_path / "test_eval.json", {"split": "abc", "format": rk.RESULTS_FORMAT}
+    result = rk.evaluate_cached("tiny-kk-student", cache, task, split, sampling, key)
+    assert result["test"]["accuracy/people3"] == pytest.approx(
+        sum(result["problems"]["people3"]["greedy_correct"]) / 2)
+    assert len(result["problems"]["people3"]["sampled_correct"]) == 2
+    monkeypatch.setattr(rk, "score_split", None)  # a second call must not generate
+    assert rk.evaluate_cached("tiny-kk-student", cache, task, split, sampling, key) == result

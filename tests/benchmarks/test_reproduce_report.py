@@ -89,12 +89,21 @@ def test_report_tables_read_the_evaluation_tags(tmp_path):
                 "seconds": 10.0, "curves": {"val": [(0, 1.0, 0.2), (2, 9.0, 0.3)]}},
                {"name": "grpo", "seed": 0, "test": test(0.25, 0.25), "variance_share": 0.25,
                 "seconds": 12.0, "curves": {"val": [(0, 1.0, 0.2)]}}]
+    problems = {"people3": {"greedy_correct": [1, 1, 0]}, "people4": {"greedy_correct": [0, 1]}}
+    baseline = {"people3": {"greedy_correct": [0, 1, 0]}, "people4": {"greedy_correct": [1, 0]}}
+    results[0]["problems"], results[1]["problems"] = problems, baseline
     path = tmp_path / "kk_table.md"
     kr.write_report(path, ["# title"], results, {"grpo": "GRPO", "rlad": "RLAD"},
-                    {"rlad": 0.5}, 0, ["people3", "people4"], 4, test(0.1, 0.0))
+                    {"rlad": 0.5}, 0, ["people3", "people4"], 4,
+                    {"test": test(0.1, 0.0), "problems": baseline},
+                    {"test": test(0.9, 0.8), "problems": problems}, "tiny-teacher")
     text = path.read_text()
     assert "| RLAD | 1 | 0.500 | 0.250 | 0.375 |" in text  # greedy accuracy per level and Avg
     assert "| Warm start (the student before training) | 1 | 0.100 | 0.000 | 0.050 |" in text
+    assert "| Teacher (tiny-teacher) | 1 | 0.900 | 0.800 | 0.850 |" in text
+    # RLAD - GRPO: greedy Avg .375 - .25, mean@4 .1875 - .125; problems 2 only RLAD, 1 only GRPO
+    assert "| GRPO | 1 | 0.125 | 1/1 | 1.000 | 0.062 | 1/1 | 1.000 | 2 / 1 | 1 |" in text
+    assert "| Warm start | 1 | 0.325 | 1/1 | 1.000 | 0.163 | 1/1 | 1.000 | 2 / 1 | 1 |" in text
     assert "| RLAD | 1 | 0.250 | 0.125 | 0.188 |" in text  # mean@4
     assert "| GRPO | 0.100 | 0.200 | 0.250 |" in text  # malformed greedy, sampled, variance
     assert "| 0.5 | 0.375 | 0.188 | 0.375 | 0.100 | 0.500 |" in text  # alpha ablation row
@@ -141,3 +150,23 @@ def test_sweep_selects_on_validation_after_step_zero_mean_over_seeds(tmp_path):
 
 def test_moving_average_is_trailing():
     assert kr.moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+
+
+def test_sign_flip_p_is_exact_over_the_sign_patterns():
+    assert kr.sign_flip_p([0.1, 0.2, 0.3]) == 2 / 8  # all positive: only +++ and --- reach it
+    assert kr.sign_flip_p([0.1, 0.2, 0.3, 0.4]) == 2 / 16
+    assert kr.sign_flip_p([0.1, -0.1]) == 1.0
+    assert kr.sign_flip_p([0.3, 0.1, -0.1]) == 6 / 8  # sums .5, .3, .3 and their negatives reach .3
+
+
+def test_mcnemar_p_is_the_exact_binomial_two_sided_p():
+    assert kr.mcnemar_p(0, 0) == 1.0
+    assert kr.mcnemar_p(10, 0) == kr.mcnemar_p(0, 10) == 2 / 2 ** 10
+    assert math.isclose(kr.mcnemar_p(7, 3), 2 * (1 + 10 + 45 + 120) / 2 ** 10)
+    assert kr.mcnemar_p(5, 5) == 1.0
+
+
+def test_discordant_counts_problems_one_model_alone_solves():
+    a = {"x": {"greedy_correct": [1, 1, 0, 0]}, "y": {"greedy_correct": [1]}}
+    b = {"x": {"greedy_correct": [1, 0, 1, 0]}, "y": {"greedy_correct": [0]}}
+    assert kr.discordant(a, b) == (2, 1)

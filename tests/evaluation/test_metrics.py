@@ -12,8 +12,10 @@ from rlad_pl.evaluation import (
     mixed_outcomes,
     pass_at_k,
     problem_metrics,
+    problem_outcomes,
     subset_metrics,
     summarize,
+    summarize_split,
 )
 from rlad_pl.tasks import get_task
 from rlad_pl.tasks.knights_knaves.reward import ANSWER_UNPARSED
@@ -76,3 +78,15 @@ def test_subset_metrics_accuracy_mean_pass_and_malformed():
     assert m["malformed@4"] == pytest.approx(6 / 16)
     avg = summarize({"people3": m, "people4": {**m, "accuracy": 0.75}})
     assert avg["accuracy/mean"] == 0.5 and avg["malformed@4"] == pytest.approx(6 / 16)
+
+
+def test_split_summary_and_per_problem_outcomes_of_the_same_scores():
+    task = get_task("knights_knaves")
+    greedy = [[_score(True)], [_score(False)], [_score(False, malformed=True)]]
+    sampled = [[_score(True), _score(True)], [_score(False), _score(True)], [_score(False)] * 2]
+    scored = {"people3": (greedy, sampled), "people4": (greedy[:1], None)}
+    assert problem_outcomes(task, scored) == {
+        "people3": {"greedy_correct": [1, 0, 0], "sampled_correct": [2, 1, 0]},
+        "people4": {"greedy_correct": [1]}}
+    tags = summarize_split(task, {"people3": (greedy, sampled)}, pass_k=[2])
+    assert tags == summarize({"people3": subset_metrics(task, greedy, sampled, pass_k=[2])})
