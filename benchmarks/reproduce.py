@@ -580,11 +580,12 @@ def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict 
          f"({setting.suite.base} and the overlays {setting.suite.overlays['grpo']}, "
          f"{setting.suite.overlays['kdrl']}): {prompts} prompts x "
          f"G={group} rollouts per step, {lr}, "
-         f"{h.get('warmup_steps')} warm-up steps, then {h.get('lr_schedule', 'constant')}. "
-         f"Offline distillation ({setting.suite.base} + {setting.suite.overlays['offline']}, "
-         "its own batch size and lr "
-         f"schedule{sft_lr}): SFT on the teacher completions the "
-         "verifier accepted, for training prompts generated with the run's seed."
+         f"{h.get('warmup_steps')} warm-up steps, then {h.get('lr_schedule', 'constant')}."
+         + (f" Offline distillation ({setting.suite.base} + {setting.suite.overlays['offline']}, "
+            "its own batch size and lr "
+            f"schedule{sft_lr}): SFT on the teacher completions the "
+            "verifier accepted, for training prompts generated with the run's seed."
+            if "offline" in args.methods else "")
          + (f" Overrides of every RL config (--set): {setting.rl_set}." if setting.rl_set
             else "")),
     ]

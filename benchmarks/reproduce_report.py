@@ -285,7 +285,7 @@ def write_sweep_report(path: Path, header: list[str], results, labels, k: int) -
                          "**chosen**" if chosen[method] == lr else ""])
     table = markdown_table(
         ["method", "lr", "seeds", "train reward q1 / q2 / q3 / q4", "greedy val (step)",
-         f"sampled mean@{k} val (step)", "score", "run time (s)", ""], rows)
+         f"sampled mean@{k} val (step)", "score", "run time (s)", "choice"], rows)
     path.write_text("\n".join(header) + "\n\n" + table + "\n")
     return chosen
 
