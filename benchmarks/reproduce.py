@@ -10,7 +10,8 @@ final students) and at equal wall time (validation accuracy), plus an alpha abla
     OMP_NUM_THREADS=1 python benchmarks/reproduce.py --lrs 1e-5 3e-5 1e-4 \
         --offline-lrs 3e-5 1e-4 3e-4 1e-3 --seeds 0 --jobs 2  # lr sweep, validation only
     OMP_NUM_THREADS=1 python benchmarks/reproduce.py --tuned benchmarks/results/kk_lr_sweep.json \
-        --seeds 0 1 2 3 4 --ablation --jobs 2            # the comparison at the chosen lrs
+        --seeds 0 1 2 3 4 --ablation --jobs 2 \
+        --step-cost benchmarks/results/kk_step_cost.json  # the comparison at the chosen lrs
     OMP_NUM_THREADS=1 python benchmarks/reproduce.py --task math ...   # the same on math
 
 The sweep (`--lrs`) trains every method at every learning rate (each method's own lr key:
@@ -33,9 +34,10 @@ JSON) and those copies, the warm start and the teacher are evaluated by `rlad_pl
 fresh test split (`rlad_pl.tasks.splits.disjoint_split`, the offline config's test seed) that
 shares no problem with any RL training/validation split used, the warm-start models' SFT training
 splits, or the prompts the offline student was trained on; RLAD is compared with each baseline
-paired by seed and by test problem. Results (`reproduce_report.py`):
-`benchmarks/results/<prefix>_table.md`, `<prefix>_runs.json`, `<prefix>_curves.png` (with
-`--quick`: the same names under `--runs-dir`).
+paired by seed and by test problem. The equal-wall-time table puts the RL methods on one clock,
+their seconds per step measured side by side by `benchmarks/step_cost.py` (`--step-cost`).
+Results (`reproduce_report.py`): `benchmarks/results/<prefix>_table.md`, `<prefix>_runs.json`,
+`<prefix>_curves.png` (with `--quick`: the same names under `--runs-dir`).
 """
 
 from __future__ import annotations
@@ -263,6 +265,22 @@ def read_tuned(path: Path | None, methods) -> dict:
     if missing:
         raise SystemExit(f"--tuned {path}: no chosen lr for {missing}; it has {sorted(chosen)}")
     return {m: chosen[m] for m in methods}
+
+
+def read_step_cost(path: Path | None, task: str, methods) -> dict | None:
+    """{"source", "step_s": {method: seconds per step}} of a step_cost.py results file for the
+    RL `methods` of `task`, or None without a file."""
+    if path is None:
+        return None
+    try:
+        measured = json.loads(path.read_text())
+        costs = {m: measured["methods"][m]["step_s"] for m in methods if m in RL_METHODS}
+        if measured["task"] != task:
+            raise ValueError(f"it measured --task {measured['task']}, not {task}")
+    except (OSError, ValueError, KeyError) as err:
+        raise SystemExit(f"--step-cost {path}: not step_cost.py's results for every RL method "
+                         f"of {methods} ({type(err).__name__}: {err})") from None
+    return {"source": repo_relative(path), "command": measured["command"], "step_s": costs}
 
 
 # ------------------------------------------------------------------------------------ run
@@ -659,6 +677,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="the sweep's learning rates of offline distillation (default: --lrs)")
     ap.add_argument("--ablation", action="store_true",
                     help=f"also RLAD with alpha in {ALPHAS} on the first seed")
+    ap.add_argument("--step-cost", type=Path, metavar="STEP_COST_JSON",
+                    help="seconds per step of the RL methods measured side by side "
+                         "(benchmarks/step_cost.py's <prefix>_step_cost.json): the clock of the "
+                         "equal-wall-time table (default: each run's own clock)")
     ap.add_argument("--runs-dir", type=Path, help="default: runs/reproduce_<task>")
     ap.add_argument("--warm-start-configs", nargs="*",
                     help="SFT configs that trained the embedded student and teacher: their "
@@ -678,8 +700,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                      "rates > 0, without --ablation")
     elif args.offline_lrs:
         ap.error("--offline-lrs is part of the sweep: give --lrs too")
-    if args.lrs and args.tuned:
-        ap.error("--tuned is for the comparison after a sweep, not for --lrs")
+    if args.lrs and (args.tuned or args.step_cost):
+        ap.error("--tuned and --step-cost are for the comparison after a sweep, not for --lrs")
     try:
         args.rl_set = parse_settings(args.rl_set)
     except ValueError as err:
@@ -706,6 +728,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     runs_dir = (args.runs_dir or Path(f"runs/reproduce_{args.task}")).resolve()
     setting = read_setting(args)
+    step_cost = read_step_cost(args.step_cost, args.task, args.methods)
     prefix = setting.suite.prefix
     # plan
     runs = plan_sweep(args.methods, args.seeds, args.lrs, args.offline_lrs) if args.lrs else \
@@ -766,7 +789,7 @@ def main(argv=None) -> None:
                           len(runs), sum(r["seconds"] for r in results), machine, command)
     write_report(out_dir / f"{prefix}_table.md", header, results, labels, ablation, args.seeds[0],
                  setting.levels, args.eval_samples, tests[WARM_START], tests[TEACHER],
-                 h["teacher"])
+                 h["teacher"], step_cost)
     (out_dir / f"{prefix}_runs.json").write_text(json.dumps({
         "command": command, "machine": machine,
         "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
@@ -774,7 +797,7 @@ def main(argv=None) -> None:
         "levels": setting.levels, "tuned_lr": setting.tuned_lr, "test_split": test_info,
         "sampling": sampling, "warm_start_model": h["student"], "teacher_model": h["teacher"],
         "students_dtype": STUDENTS_DTYPE, "warm_start": tests[WARM_START],
-        "teacher": tests[TEACHER], "runs": results}, indent=1) + "\n")
+        "teacher": tests[TEACHER], "step_cost": step_cost, "runs": results}, indent=1) + "\n")
     plot_curves(out_dir / f"{prefix}_curves.png", results, labels, setting.suite.title)
     say(f"wrote {prefix}_table.md, {prefix}_runs.json and {prefix}_curves.png to {out_dir} "
         f"({total:.0f} s)")

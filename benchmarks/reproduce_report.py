@@ -88,16 +88,31 @@ def method_table(results, labels, levels, metric: str) -> str:
     return markdown_table(["method", "seeds", *levels, "Avg"], rows)
 
 
-def equal_time_rows(results, labels, among=None) -> tuple[float, list[list]]:
+def equal_time_rows(results, labels, among=None, step_cost=None) -> tuple[float, list[list]]:
     """The time at which the fastest of the methods `among` (default: all; mean run time over
-    seeds) ended, and per method the validation accuracy each seed had reached by then."""
-    seconds = {n: statistics.fmean(r["seconds"] for r in results if r["name"] == n)
+    seeds) ended, and per method the validation accuracy each seed had reached by then.
+
+    `step_cost` ({method: seconds per step}, measured side by side by `step_cost.py`) puts those
+    methods on one clock: a validation point at step s is at s x cost, and a run ends at its last
+    step x cost. Methods without a cost keep their own run clock (`seconds`, curve times)."""
+    step_cost = step_cost or {}
+
+    def points(r):
+        cost = step_cost.get(r["name"])
+        return r["curves"]["val"] if cost is None else \
+            [(s, s * cost, v) for s, _, v in r["curves"]["val"]]
+
+    def run_seconds(r):
+        cost = step_cost.get(r["name"])
+        return r["seconds"] if cost is None else max(s for s, _, _ in r["curves"]["val"]) * cost
+
+    seconds = {n: statistics.fmean(run_seconds(r) for r in results if r["name"] == n)
                for n in labels}
     t_star = min(seconds[n] for n in (among or labels))
     rows = []
     for name, label in labels.items():
         runs = [r for r in results if r["name"] == name]
-        reached = [value_at_time(r["curves"]["val"], t_star) for r in runs]
+        reached = [value_at_time(points(r), t_star) for r in runs]
         rows.append([label, f"{seconds[name]:.0f}",
                      fmt_mean_std(p[2] if p else None for p in reached),
                      "/".join(str(p[0]) if p else "-" for p in reached),
@@ -162,11 +177,13 @@ def paired_rows(results, labels, k: int, warm_start: dict) -> list[list]:
 
 def write_report(path: Path, header: list[str], results, labels, ablation: dict[str, float],
                  ablation_seed: int, levels, k: int, warm_start: dict,
-                 teacher: dict | None = None, teacher_name: str = "") -> None:
+                 teacher: dict | None = None, teacher_name: str = "",
+                 step_cost: dict | None = None) -> None:
     """<prefix>_table.md: test tables at equal steps (the `teacher` and `warm_start` student's
     test results as the first rows), RLAD paired against every other method, the
     equal-wall-time table, malformed rates and reward-variance shares, and the alpha ablation
-    (`ablation`: run name -> alpha). Each result (and `warm_start`, `teacher`) holds "test"
+    (`ablation`: run name -> alpha; `step_cost`: {"source", "step_s": {method: s}}, the clock of
+    the equal-wall-time table). Each result (and `warm_start`, `teacher`) holds "test"
     tags and, for the paired comparison, "problems" (`rlad_pl.evaluation.problem_outcomes`)."""
     parts = ["\n".join(header)]
     with_start = [{"name": WARM_START, "variance_share": None, **warm_start}, *results]
@@ -194,18 +211,30 @@ def write_report(path: Path, header: list[str], results, labels, ablation: dict[
                               "problems only RLAD / only baseline", "p (McNemar)"],
                              paired_rows(results, labels, k, warm_start)))
     rl = [n for n in labels if n in RL_METHODS]
-    t_star, rows = equal_time_rows(results, labels, rl)
+    t_star, rows = equal_time_rows(results, labels, rl, step_cost and step_cost["step_s"])
+    if step_cost:
+        clock = (
+            "Time is steps x the method's seconds per step measured side by side in one "
+            f"interleaved run ({step_cost['source']}: "
+            + ", ".join(f"{labels.get(m, m)} {c:.2f} s" for m, c in step_cost["step_s"].items()
+                        if m in labels)
+            + "), so every RL method is on one clock whatever load its training ran under; "
+            "offline distillation keeps its own run clock (teacher sampling included). ")
+    else:
+        clock = ("Time is each run's own clock, from the start of the process (model loading "
+                 "included) to its exit, for offline distillation from the start of the teacher "
+                 "sampling: **runs trained under different loads are not comparable this "
+                 "way** (give reproduce.py --step-cost). ")
     parts.append(
         "## Equal wall time\n\n"
         f"Validation accuracy (greedy, mean over levels) that each seed had reached after "
         f"{t_star:.0f} s, the mean run time of the fastest "
         f"{'RL method (offline distillation is not a run of RL steps)' if rl else 'method'}. "
-        "Run time counts from the "
-        "start of the process (model loading included) to its exit; for offline distillation "
-        "from the start of the teacher sampling. RL methods validate on their DataModule's "
+        + clock
+        + "RL methods validate on their DataModule's "
         "validation split (step 0 = before training), offline distillation on the SFT "
         "config's validation split (no step-0 point).\n\n"
-        + markdown_table(["method", "mean run time (s)", "val Avg at that time",
+        + markdown_table(["method", "run time (s)", "val Avg at that time",
                           "steps done (per seed)", "val Avg at the end"], rows))
     rows = [[label,
              fmt_mean_std(r["test"][mean_tag("malformed")] for r in with_start

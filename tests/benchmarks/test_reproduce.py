@@ -195,6 +195,24 @@ def test_tuned_lrs_come_from_the_sweep_file(tmp_path, capsys):
     assert "--tuned" in capsys.readouterr().err
 
 
+def test_step_cost_file_gives_each_rl_method_its_seconds_per_step(tmp_path, capsys):
+    measured = tmp_path / "kk_step_cost.json"
+    measured.write_text(json.dumps({"task": "logic", "command": "c", "methods": {
+        m: {"step_s": s} for m, s in (("grpo", 10.0), ("kdrl", 15.0), ("rlad", 16.0))}}))
+    cost = rk.read_step_cost(measured, "logic", ["grpo", "rlad", "offline"])
+    assert cost["step_s"] == {"grpo": 10.0, "rlad": 16.0} and cost["command"] == "c"
+    assert rk.read_step_cost(None, "logic", ["grpo"]) is None
+    with pytest.raises(SystemExit, match="--step-cost .*not math"):
+        rk.read_step_cost(measured, "math", ["grpo"])
+    measured.write_text(json.dumps({"task": "logic", "command": "c",
+                                    "methods": {"grpo": {"step_s": 1.0}}}))
+    with pytest.raises(SystemExit, match="KeyError: 'kdrl'"):
+        rk.read_step_cost(measured, "logic", ["grpo", "kdrl"])
+    with pytest.raises(SystemExit):
+        rk.parse_args(["--lrs", "1e-5", "--step-cost", str(measured)])
+    assert "--step-cost" in capsys.readouterr().err
+
+
 def test_math_suite_reads_its_own_configs():
     setting = rk.read_setting(rk.parse_args(["--task", "math"]))
     assert setting.suite.prefix == "math" and setting.levels == ["ops1", "ops2", "ops3"]

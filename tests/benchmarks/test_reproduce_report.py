@@ -64,6 +64,25 @@ def test_equal_time_rows_use_the_fastest_method_mean_run_time():
     assert rows[0][2:4] == [kr.fmt_mean_std([0.4, 0.6]), "4/4"]
 
 
+def test_equal_time_rows_put_methods_with_a_step_cost_on_one_clock():
+    # b's own clock says it was slow (trained under load); per step it costs 2x a's.
+    results = [
+        {"name": "a", "seconds": 10.0, "curves": {"val": [(0, 1.0, 0.1), (2, 5.0, 0.3),
+                                                          (4, 10.0, 0.5)]}},
+        {"name": "b", "seconds": 90.0, "curves": {"val": [(0, 1.0, 0.2), (2, 50.0, 0.6),
+                                                          (4, 90.0, 0.8)]}},
+        {"name": "c", "seconds": 3.0, "curves": {"val": [(4, 3.0, 0.7)]}},
+    ]
+    labels = {"a": "A", "b": "B", "c": "C"}
+    t_star, rows = kr.equal_time_rows(results, labels, ["a", "b"], {"a": 1.0, "b": 2.0})
+    assert t_star == 4.0  # a's 4 steps x 1 s
+    assert rows[0][1:4] == ["4", "0.500", "4"]
+    assert rows[1][1:4] == ["8", "0.600", "2"]  # b reached step 2 (2 x 2 s) by then
+    assert rows[2][1:4] == ["3", "0.700", "4"]  # c keeps its own clock
+    t_star, rows = kr.equal_time_rows(results, labels, ["a", "b"])
+    assert t_star == 10.0 and rows[1][3] == "0"  # own clocks: b had done no step by 10 s
+
+
 def test_read_scalars_from_tensorboard_events(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
@@ -107,6 +126,14 @@ def test_report_tables_read_the_evaluation_tags(tmp_path):
     assert "| RLAD | 1 | 0.250 | 0.125 | 0.188 |" in text  # mean@4
     assert "| GRPO | 0.100 | 0.200 | 0.250 |" in text  # malformed greedy, sampled, variance
     assert "| 0.5 | 0.375 | 0.188 | 0.375 | 0.100 | 0.500 |" in text  # alpha ablation row
+    assert "not comparable this way" in text  # no --step-cost: each run's own clock
+    kr.write_report(path, ["# title"], results, {"grpo": "GRPO", "rlad": "RLAD"}, {}, 0,
+                    ["people3", "people4"], 4, {"test": test(0.1, 0.0), "problems": baseline},
+                    step_cost={"source": "kk_step_cost.json", "step_s": {"grpo": 1.0,
+                                                                         "rlad": 4.5}})
+    text = path.read_text()
+    assert "(kk_step_cost.json: GRPO 1.00 s, RLAD 4.50 s)" in text
+    assert "| RLAD | 9 | 0.200 | 0 | 0.300 |" in text  # at GRPO's end (0 steps x 1 s) ...
 
 
 def test_quarter_means_split_a_curve_in_order():
