@@ -622,8 +622,9 @@ def header_lines(args, setting: Setting, test_info: dict | None, sampling: dict 
         lines += ["", ("Selection on validation only (the test split is not evaluated): per "
                        "method, the lr with the highest score, the mean greedy validation "
                        "accuracy over the validation points after step 0 (RL: the "
-                       "DataModule's validation split; offline distillation: the SFT config's), "
-                       "mean over seeds.")]
+                       "DataModule's validation split; offline distillation: the SFT config's, "
+                       "another split, so each method's scores compare with its own step 0, "
+                       "not across methods), mean over seeds.")]
     if args.quick:
         lines[1:1] = ["", "**Smoke test (--quick): tiny budget, the numbers mean nothing.**"]
     return lines

@@ -232,8 +232,9 @@ def write_report(path: Path, header: list[str], results, labels, ablation: dict[
         f"{'RL method (offline distillation is not a run of RL steps)' if rl else 'method'}. "
         + clock
         + "RL methods validate on their DataModule's "
-        "validation split (step 0 = before training), offline distillation on the SFT "
-        "config's validation split (no step-0 point).\n\n"
+        "validation split, offline distillation on the SFT config's (another split: compare "
+        "each method with its own step 0, the warm start before training; offline runs "
+        "trained before the SFT module logged its sanity pass have no step-0 point).\n\n"
         + markdown_table(["method", "run time (s)", "val Avg at that time",
                           "steps done (per seed)", "val Avg at the end"], rows))
     rows = [[label,

@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MeanMetric
 
 from rlad_pl.distributed import real_rows
+from rlad_pl.evaluation.log import log_evaluation
 from rlad_pl.evaluation.metrics import families, headline, problem_metrics, summarize
 
 
@@ -93,14 +94,7 @@ class Evaluation(Callback):
             values = averages
         if not values:
             return
-        if trainer.sanity_checking:  # Lightning discards logs of the sanity pass: write directly
-            for logger in trainer.loggers:
-                logger.log_metrics(values, step=trainer.global_step)
-        else:
-            for key, value in values.items():
-                pl_module.log(key, value, prog_bar=key == f"{stage}/accuracy/mean")
-            # x-axis = optimizer steps done, as the training scalars, samples and checkpoints
-            pl_module.log("step", float(trainer.global_step))
+        log_evaluation(pl_module, values, prog_bar={f"{stage}/accuracy/mean"})
         summary = "  ".join(f"{k}={v:.3f}" for k, v in averages.items())
         rank_zero_info(f"[{stage} @ step {trainer.global_step}] {summary}")
 

@@ -22,6 +22,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from rlad_pl.data.datamodule import build_task, check_config
 from rlad_pl.errors import ConfigError
 from rlad_pl.evaluation import headline, problem_metrics, score_records, score_tensors, summarize
+from rlad_pl.evaluation.log import log_evaluation
 from rlad_pl.models import cast_weights, load_model, load_tokenizer
 from rlad_pl.models.tokenizer import save_tokenizer
 
@@ -119,9 +120,8 @@ class SFTModule(L.LightningModule):
                                for family, parts in families.items()}
                       for subset, families in self._eval.items()}
         tags = summarize(per_subset)
-        for tag, value in tags.items():
-            self.log(f"{stage}/{tag}", value, prog_bar=tag in headline(tags))
-        self.log("step", float(self.global_step))  # optimizer steps done, as the training scalars
+        log_evaluation(self, {f"{stage}/{tag}": value for tag, value in tags.items()},
+                       prog_bar={f"{stage}/{tag}" for tag in headline(tags)})
         self.last_eval = {stage: {s: v["accuracy"] for s, v in per_subset.items()}}
 
     def on_validation_epoch_end(self) -> None:

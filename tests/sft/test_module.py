@@ -46,7 +46,8 @@ def test_module_needs_exactly_one_model_source():
 
 
 def test_scalars_are_logged_at_the_optimizer_steps_done(tmp_path):
-    """As the RL module's: the same x-axis for every run in TensorBoard and in the reports."""
+    """As the RL module's: the same x-axis for every run in TensorBoard and in the reports, and
+    the full sanity pass is the validation at step 0 (the warm start on the SFT split)."""
     from lightning.pytorch.loggers import TensorBoardLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -57,9 +58,9 @@ def test_scalars_are_logged_at_the_optimizer_steps_done(tmp_path):
     logger = TensorBoardLogger(str(tmp_path), name="sft", version=0)
     trainer = L.Trainer(max_steps=4, val_check_interval=2, log_every_n_steps=1, logger=logger,
                         enable_checkpointing=False, enable_progress_bar=False,
-                        num_sanity_val_steps=0)
+                        num_sanity_val_steps=-1)
     trainer.fit(module, datamodule=data)
     events = EventAccumulator(logger.log_dir)
     events.Reload()
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
-    assert [e.step for e in events.Scalars("val/accuracy/mean")] == [2, 4]
+    assert [e.step for e in events.Scalars("val/accuracy/mean")] == [0, 2, 4]
